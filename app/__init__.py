@@ -1,0 +1,1 @@
+"""The Starlette app node (see issue 5)."""

@@ -1,0 +1,40 @@
+# Shared by scripts/test and scripts/run: install what a fresh Debian machine lacks.
+DEB_PACKAGES="default-jdk-headless libtomcat9-java tomcat10 libtomcat10-java nginx mariadb-server tcpdump iproute2 curl"
+
+ensure_debian_packages() {
+    local missing=()
+    for p in $DEB_PACKAGES; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing Debian packages: ${missing[*]}" >&2
+        local sudo=""
+        [ "$(id -u)" = 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+find_python() {
+    local c
+    for c in python3.13 python3.12; do
+        command -v "$c" >/dev/null 2>&1 && { command -v "$c"; return; }
+    done
+    for c in "$HOME"/.pyenv/versions/3.13*/bin/python "$HOME"/.pyenv/versions/3.12*/bin/python; do
+        [ -x "$c" ] && { echo "$c"; return; }
+    done
+    if command -v python3 >/dev/null && python3 -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then
+        command -v python3; return
+    fi
+    echo "pytribes needs Python >= 3.12 (python3.12/python3.13 on PATH or under ~/.pyenv)" >&2
+    return 1
+}
+
+ensure_venv() {
+    if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then
+        rm -rf .venv
+        "$(find_python)" -m venv .venv
+    fi
+    .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+    .venv/bin/python -m pip install -q -e '.[test]'
+}

@@ -1,0 +1,67 @@
+"""Tomcat's message classes on top of jserial: RPC, static membership, DeltaManager sessions."""
+
+from .codec import (
+    ByteMessage,
+    FailDetectProbe,
+    Message,
+    OtherJava,
+    TcpPing,
+    decode_payload,
+    encode_payload,
+    from_java,
+    to_java,
+)
+from .membership import (
+    MSG_PING,
+    MSG_START,
+    MSG_STOP,
+    JavaMember,
+    MemberMessage,
+    membership_id,
+)
+from .rpc import ALL_REPLY, FIRST_REPLY, NO_REPLY, NoRpcChannelReply, RpcMessage
+from .session import (
+    DeltaAction,
+    DeltaRequest,
+    Event,
+    Principal,
+    SessionMessage,
+    SessionState,
+    decode_new_id,
+    decode_sessions,
+    encode_new_id,
+    encode_sessions,
+)
+
+__all__ = [
+    "ALL_REPLY",
+    "FIRST_REPLY",
+    "MSG_PING",
+    "MSG_START",
+    "MSG_STOP",
+    "NO_REPLY",
+    "ByteMessage",
+    "DeltaAction",
+    "DeltaRequest",
+    "Event",
+    "FailDetectProbe",
+    "JavaMember",
+    "MemberMessage",
+    "Message",
+    "NoRpcChannelReply",
+    "OtherJava",
+    "Principal",
+    "RpcMessage",
+    "SessionMessage",
+    "SessionState",
+    "TcpPing",
+    "decode_new_id",
+    "decode_payload",
+    "decode_sessions",
+    "encode_new_id",
+    "encode_payload",
+    "encode_sessions",
+    "from_java",
+    "membership_id",
+    "to_java",
+]

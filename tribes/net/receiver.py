@@ -1,0 +1,338 @@
+"""The TCP receiver: NioReceiver + NioReplicationTask, as a trio server.
+
+* Every accepted connection gets one task: it reads, feeds a `FrameDecoder` and processes the
+  complete packages **in order**, one at a time, reading nothing more meanwhile (Tomcat takes the
+  key's OP_READ away while a task drains it).  Different connections run concurrently.
+* Per package: decode the ChannelData; ACK at once for USE_ACK alone; run the handler (unless
+  the payload is a TcpPingInterceptor / TcpFailureDetector probe, which is dropped); for
+  USE_ACK|SYNCHRONIZED_ACK write ACK afterwards, or FAIL_ACK when the handler raised.  Without
+  USE_ACK nothing is ever written.
+* Bad input closes only the connection it came on, with one log line: framing errors, claimed
+  lengths over `max_package` (refused before buffering), malformed ChannelData.
+* Resource bounds: `max_connections` open at once; at the cap the oldest connection that has
+  never delivered a complete package is evicted to make room, and if there is none the new
+  connection is closed at accept (one log line per episode, not per connection).  A connection
+  holding an incomplete package (or that never sent anything) is closed after
+  `partial_timeout`; a fully idle one only after the generous `idle_timeout` (Tomcat never
+  closes idle connections and its pooled senders may stay idle for minutes).  Buffered bytes are
+  bounded per connection by the decoder and in total by `max_buffered_total`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import trio
+
+from ..errors import ProtocolError
+from ..wire.channel_data import ChannelData, decode_channel_data
+from ..wire.framing import ACK, DEFAULT_MAX_PACKAGE, FAIL_ACK, FrameDecoder
+from ..wire.probes import TCP_FAIL_DETECT, TCP_PING_DATA
+from .transport import describe, log_event, peer_of
+
+Handler = Callable[[ChannelData], Awaitable[None]]
+
+_PROBE_LEN = len(TCP_PING_DATA)
+_USE_ACK = 0x2
+_SYNC_ACK = 0x4
+
+
+@dataclass(slots=True)
+class ReceiverStats:
+    """Counters for introspection and tests."""
+
+    accepted: int = 0
+    refused: int = 0
+    evicted: int = 0
+    closed_idle: int = 0
+    closed_partial: int = 0
+    closed_buffer_limit: int = 0
+    protocol_errors: int = 0
+    packages: int = 0
+    probes_dropped: int = 0
+    handler_errors: int = 0
+    acks: int = 0
+    fail_acks: int = 0
+
+
+class _Conn:
+    __slots__ = ("accepted_at", "decoder", "evicted", "packages", "peer", "scope", "writing")
+
+    def __init__(self, peer: str, decoder: FrameDecoder, now: float) -> None:
+        self.peer = peer
+        self.decoder = decoder
+        self.scope = trio.CancelScope()
+        self.accepted_at = now
+        self.packages = 0
+        self.evicted = False
+        self.writing = False
+
+
+class Receiver:
+    """Accepts Tribes data connections on ``bind_host:port`` and hands messages to `handler`."""
+
+    def __init__(
+        self,
+        bind_host: str,
+        port: int,
+        handler: Handler,
+        *,
+        max_package: int = DEFAULT_MAX_PACKAGE,
+        max_connections: int = 512,
+        idle_timeout: float | None = 3600.0,
+        partial_timeout: float = 30.0,
+        read_size: int = 65536,
+        max_buffered_total: int = 256 << 20,
+        ack_timeout: float = 30.0,
+    ) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self.bind_host = bind_host
+        self._port = port
+        self.handler = handler
+        self.max_package = max_package
+        self.max_connections = max_connections
+        self.idle_timeout = math.inf if idle_timeout is None else idle_timeout
+        self.partial_timeout = partial_timeout
+        self.read_size = read_size
+        self.max_buffered_total = max(max_buffered_total, max_package + read_size + 18)
+        self.ack_timeout = ack_timeout
+        self.stats = ReceiverStats()
+        self._conns: dict[int, _Conn] = {}
+        self._next_id = 0
+        self._buffered = 0
+        self._limit_episode = False
+        self._episode_refused = 0
+        self._episode_evicted = 0
+        self._serve_scope: trio.CancelScope | None = None
+        self._listeners: list[trio.SocketListener] = []
+
+    # --- introspection ---------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one once `serve` has started, also when asked for 0)."""
+        return self._port
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._conns)
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes held by all connections for incomplete packages."""
+        return self._buffered
+
+    # --- serving ---------------------------------------------------------------------------------
+
+    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        """Bind, report the port to `task_status`, accept until cancelled or `close()`d."""
+        listeners = await trio.open_tcp_listeners(self._port, host=self.bind_host)
+        self._listeners = listeners
+        self._port = listeners[0].socket.getsockname()[1]
+        log_event("receiver_listening", level=logging.DEBUG, host=self.bind_host, port=self._port)
+        try:
+            with trio.CancelScope() as scope:
+                self._serve_scope = scope
+                async with trio.open_nursery() as nursery:
+                    for listener in listeners:
+                        nursery.start_soon(self._accept_loop, listener, nursery)
+                    task_status.started(self._port)
+        finally:
+            self._serve_scope = None
+            for listener in listeners:
+                listener.socket.close()
+            self._listeners = []
+
+    def close(self) -> None:
+        """Stop accepting and close every connection (serve() returns)."""
+        if self._serve_scope is not None:
+            self._serve_scope.cancel()
+
+    async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        while True:
+            stream = await listener.accept()
+            if len(self._conns) >= self.max_connections and not self._evict_one():
+                self.stats.refused += 1
+                self._episode_refused += 1
+                self._limit_reached(peer_of(stream))
+                stream.socket.close()
+                continue
+            if self._limit_episode and len(self._conns) < self.max_connections - 1:
+                self._limit_cleared()
+            self.stats.accepted += 1
+            conn = _Conn(peer_of(stream), FrameDecoder(self.max_package), trio.current_time())
+            cid = self._next_id
+            self._next_id += 1
+            self._conns[cid] = conn
+            nursery.start_soon(self._run_connection, cid, conn, stream)
+
+    def _evict_one(self) -> bool:
+        """Make room by closing the oldest connection that never delivered a package."""
+        victim_id = -1
+        victim: _Conn | None = None
+        for cid, conn in self._conns.items():
+            if conn.packages == 0 and (victim is None or conn.accepted_at < victim.accepted_at):
+                victim_id, victim = cid, conn
+        if victim is None:
+            return False
+        victim.evicted = True
+        victim.scope.cancel()
+        self._forget(victim_id, victim)
+        self.stats.evicted += 1
+        self._episode_evicted += 1
+        self._limit_reached(victim.peer)
+        return True
+
+    def _limit_reached(self, peer: str) -> None:
+        if not self._limit_episode:
+            self._limit_episode = True
+            log_event(
+                "connection_limit",
+                level=logging.WARNING,
+                limit=self.max_connections,
+                peer=peer,
+                action="evicting silent connections, refusing when none",
+            )
+
+    def _limit_cleared(self) -> None:
+        log_event(
+            "connection_limit_cleared",
+            level=logging.INFO,
+            limit=self.max_connections,
+            refused=self._episode_refused,
+            evicted=self._episode_evicted,
+        )
+        self._limit_episode = False
+        self._episode_refused = 0
+        self._episode_evicted = 0
+
+    def _forget(self, cid: int, conn: _Conn) -> None:
+        if self._conns.pop(cid, None) is not None:
+            self._buffered -= conn.decoder.buffered
+
+    # --- one connection --------------------------------------------------------------------------
+
+    async def _run_connection(self, cid: int, conn: _Conn, stream: trio.SocketStream) -> None:
+        reason: str | None = None
+        try:
+            with conn.scope:
+                reason = await self._read_loop(conn, stream)
+            if conn.scope.cancelled_caught and reason is None and not conn.evicted:
+                reason = self._timeout_reason(conn)
+        except ProtocolError as e:
+            self.stats.protocol_errors += 1
+            log_event(
+                "connection_error",
+                level=logging.WARNING,
+                peer=conn.peer,
+                error=str(e),
+                packages=conn.packages,
+            )
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+            log_event("connection_lost", level=logging.INFO, peer=conn.peer, error=describe(e))
+        finally:
+            self._forget(cid, conn)
+            stream.socket.close()
+        if conn.evicted:
+            log_event("connection_evicted", level=logging.DEBUG, peer=conn.peer)
+        elif reason is not None:
+            log_event(
+                "connection_closed",
+                level=logging.INFO,
+                peer=conn.peer,
+                reason=reason,
+                buffered=conn.decoder.buffered,
+                packages=conn.packages,
+            )
+
+    def _timeout_reason(self, conn: _Conn) -> str:
+        if conn.writing:
+            return "peer does not read its acks"
+        if conn.decoder.buffered or conn.packages == 0:
+            self.stats.closed_partial += 1
+            return "incomplete package timed out" if conn.decoder.buffered else "silent timeout"
+        self.stats.closed_idle += 1
+        return "idle timeout"
+
+    async def _read_loop(self, conn: _Conn, stream: trio.SocketStream) -> str | None:
+        """Returns a reason to log when the connection ends for a reason worth logging."""
+        decoder = conn.decoder
+        scope = conn.scope
+        read_size = self.read_size
+        # A fresh connection must start its first package promptly (Tomcat writes at once).
+        waiting_since = conn.accepted_at
+        while True:
+            if decoder.buffered or conn.packages == 0:
+                scope.deadline = waiting_since + self.partial_timeout
+            else:
+                scope.deadline = trio.current_time() + self.idle_timeout
+            chunk = await stream.receive_some(read_size)
+            if conn.evicted:
+                return None
+            if not chunk:
+                if decoder.buffered:
+                    return "closed by peer inside a package"
+                return None
+            before = decoder.buffered
+            packages = decoder.feed(chunk)
+            self._buffered += decoder.buffered - before
+            if self._buffered > self.max_buffered_total and decoder.buffered:
+                self.stats.closed_buffer_limit += 1
+                return f"buffer limit of {self.max_buffered_total} bytes for all connections"
+            if packages:
+                scope.deadline = math.inf
+                for data in packages:
+                    await self._process(conn, stream, data)
+                waiting_since = trio.current_time()
+            elif before == 0:
+                waiting_since = trio.current_time() if conn.packages else waiting_since
+
+    async def _process(self, conn: _Conn, stream: trio.SocketStream, data: bytes) -> None:
+        cd = decode_channel_data(data)
+        conn.packages += 1
+        stats = self.stats
+        stats.packages += 1
+        opts = cd.options
+        use_ack = opts & _USE_ACK
+        sync = use_ack and opts & _SYNC_ACK
+        if use_ack and not sync:
+            await self._write(conn, stream, ACK)
+            stats.acks += 1
+        msg = cd.message
+        if len(msg) == _PROBE_LEN and (msg == TCP_FAIL_DETECT or msg == TCP_PING_DATA):
+            stats.probes_dropped += 1
+        else:
+            try:
+                await self.handler(cd)
+            except Exception as e:
+                stats.handler_errors += 1
+                log_event(
+                    "handler_error",
+                    level=logging.WARNING,
+                    peer=conn.peer,
+                    sender=cd.member.name,
+                    options=opts,
+                    error=describe(e),
+                )
+                if sync:
+                    await self._write(conn, stream, FAIL_ACK)
+                    stats.fail_acks += 1
+                return
+        if sync:
+            await self._write(conn, stream, ACK)
+            stats.acks += 1
+
+    async def _write(self, conn: _Conn, stream: trio.SocketStream, data: bytes) -> None:
+        # A peer that stops reading its ACKs must not pin this task for ever.
+        conn.scope.deadline = trio.current_time() + self.ack_timeout
+        conn.writing = True
+        await stream.send_all(data)
+        conn.writing = False
+        conn.scope.deadline = math.inf
+
+
+__all__ = ["Handler", "Receiver", "ReceiverStats"]
