@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 
 
-def per_call_us(fn: Callable[[], object], *, number: int = 2000, repeat: int = 7) -> tuple[float, float]:
+def per_call_us(
+    fn: Callable[[], object], *, number: int = 2000, repeat: int = 7
+) -> tuple[float, float]:
     """Median µs per call over `repeat` runs of `number` calls (after one warm-up run), and the
     spread (max - min) of those runs."""
     for _ in range(number // 10 or 1):

@@ -36,7 +36,7 @@ from .wire import (
     decode_channel_data,
     option_names,
 )
-from .wire.framing import DEFAULT_MAX_PACKAGE
+from .wire.framing import DEFAULT_MAX_PACKAGE, START
 
 JSON = dict[str, Any]
 
@@ -203,21 +203,42 @@ def describe_package(data: bytes) -> JSON:
 
 
 def describe_stream(data: bytes, max_package: int = DEFAULT_MAX_PACKAGE) -> Iterator[JSON]:
-    """Every package of one direction of a TCP connection; a framing error ends the stream
-    with an `error` entry (what follows cannot be framed reliably)."""
-    dec = FrameDecoder(max_package)
-    try:
-        packages = dec.feed(data)
-    except ProtocolError as e:
-        yield {"kind": "error", "error": str(e), "offset": e.offset}
-        return
-    for pkg in packages:
+    """Every package of one direction of a TCP connection.  After a framing error (or bytes
+    before the first marker, as in a capture started mid-connection) it reports an `error`
+    entry and resynchronises on the next `FLT2002`."""
+    pos = 0
+    while pos < len(data):
+        dec = FrameDecoder(max_package)
         try:
-            yield describe_package(pkg)
+            packages = dec.feed(memoryview(data)[pos:])
+            failure: ProtocolError | None = None
         except ProtocolError as e:
-            yield {"kind": "error", "error": str(e), "length": len(pkg)}
-    if dec.buffered:
-        yield {"kind": "incomplete", "buffered": dec.buffered, "offset": dec.offset}
+            failure = e
+            packages = []
+        # On failure the decoder returned nothing, so re-decode what it accepted before.
+        if failure is not None and dec.offset:
+            packages = FrameDecoder(max_package).feed(memoryview(data)[pos : pos + dec.offset])
+        for pkg in packages:
+            try:
+                yield describe_package(pkg)
+            except ProtocolError as e:
+                yield {"kind": "error", "error": str(e), "length": len(pkg)}
+        if failure is None:
+            if dec.buffered:
+                yield {"kind": "incomplete", "buffered": dec.buffered, "offset": pos + dec.offset}
+            return
+        bad = pos + (failure.offset if failure.offset is not None else dec.offset)
+        resume = data.find(START, max(bad, pos + dec.offset) + 1)
+        skipped = (resume if resume >= 0 else len(data)) - (pos + dec.offset)
+        yield {
+            "kind": "error",
+            "error": str(failure).replace(f"at offset {failure.offset}", f"at offset {bad}"),
+            "offset": bad,
+            "skipped": skipped,
+        }
+        if resume < 0:
+            return
+        pos = resume
 
 
 def describe_blob(data: bytes) -> JSON:
@@ -232,7 +253,10 @@ def describe_blob(data: bytes) -> JSON:
     except ProtocolError:
         pass
     if data.startswith(b"\xac\xed\x00\x05"):
-        return {"kind": "payload", "message": describe_message(decode_payload(data, 0, strict=False))}
+        return {
+            "kind": "payload",
+            "message": describe_message(decode_payload(data, 0, strict=False)),
+        }
     raise ProtocolError("neither a package, a ChannelData nor a Java serialization stream")
 
 
@@ -277,7 +301,9 @@ def format_text(d: JSON) -> str:
             lines[0] += f" {inner['msgtype']} member={mm.get('host')}:{mm.get('port')}"
     elif msg["type"] == "member_message":
         mm = msg["member"] or {}
-        lines[0] += f" {msg['msgtype']} member={mm.get('host')}:{mm.get('port')} {mm.get('command')}"
+        lines[0] += (
+            f" {msg['msgtype']} member={mm.get('host')}:{mm.get('port')} {mm.get('command')}"
+        )
     elif msg["type"] == "java":
         lines[0] += f" {msg['java_type']}"
     return "\n".join(lines)

@@ -84,7 +84,8 @@ MEMBER_IMPL_SUID = {9: _signed("2E21087915506D1C"), 10: _signed("8476F37B3295366
 TOMCAT_VERSION_BY_SUID = {suid: version for version, suid in MEMBER_IMPL_SUID.items()}
 
 MEMBER_IMPL = {
-    v: _desc(MEMBER_IMPL_NAME, suid, SC_EXTERNALIZABLE_BLOCK) for v, suid in MEMBER_IMPL_SUID.items()
+    v: _desc(MEMBER_IMPL_NAME, suid, SC_EXTERNALIZABLE_BLOCK)
+    for v, suid in MEMBER_IMPL_SUID.items()
 }
 STATIC_MEMBER = {
     v: _desc(STATIC_MEMBER_NAME, _signed("A32603887EB6B8A1"), SC_EXTERNALIZABLE_BLOCK, (), impl)

@@ -88,7 +88,11 @@ def member_message_to_java(msg: MemberMessage) -> JavaObject:
         if msg.member is None
         else member_to_java(msg.member.member, msg.member.tomcat_version, static=msg.member.static)
     )
-    values = {"msgtype": msg.msgtype, "member": member, "membershipId": msg.membership_id}
+    values: dict[str, object] = {
+        "msgtype": msg.msgtype,
+        "member": member,
+        "membershipId": msg.membership_id,
+    }
     return JavaObject(MEMBER_MESSAGE, [ClassData(MEMBER_MESSAGE, values, None)], None)
 
 

@@ -110,8 +110,11 @@ def session_message_from_java(obj: JavaObject) -> SessionMessage:
     if obj.class_name != SESSION_MESSAGE_IMPL.name:
         raise ProtocolError(f"not a SessionMessageImpl: {obj.class_name}")
     f = obj.field
-    event, ts, ts_set, base = f("mEvtType"), f("serializationTimestamp"), f("timestampSet"), f(
-        "timestamp", 0
+    event, ts, ts_set, base = (
+        f("mEvtType"),
+        f("serializationTimestamp"),
+        f("timestampSet"),
+        f("timestamp", 0),
     )
     ctx, payload, sid, uid = f("mContextName"), f("mSession"), f("mSessionID"), f("uniqueId")
     if not (isinstance(event, int) and isinstance(ts, int) and isinstance(base, int)):

@@ -36,6 +36,7 @@ from .transport import describe, log_event, peer_of
 Handler = Callable[[ChannelData], Awaitable[None]]
 
 _PROBE_LEN = len(TCP_PING_DATA)
+_PROBES = (TCP_FAIL_DETECT, TCP_PING_DATA)
 _USE_ACK = 0x2
 _SYNC_ACK = 0x4
 
@@ -59,7 +60,16 @@ class ReceiverStats:
 
 
 class _Conn:
-    __slots__ = ("accepted_at", "decoder", "evicted", "packages", "peer", "scope", "writing")
+    __slots__ = (
+        "accepted_at",
+        "accounted",
+        "decoder",
+        "evicted",
+        "packages",
+        "peer",
+        "scope",
+        "writing",
+    )
 
     def __init__(self, peer: str, decoder: FrameDecoder, now: float) -> None:
         self.peer = peer
@@ -69,6 +79,7 @@ class _Conn:
         self.packages = 0
         self.evicted = False
         self.writing = False
+        self.accounted = 0  # this connection's share of Receiver.buffered_bytes
 
 
 class Receiver:
@@ -212,7 +223,8 @@ class Receiver:
 
     def _forget(self, cid: int, conn: _Conn) -> None:
         if self._conns.pop(cid, None) is not None:
-            self._buffered -= conn.decoder.buffered
+            self._buffered -= conn.accounted
+            conn.accounted = 0
 
     # --- one connection --------------------------------------------------------------------------
 
@@ -278,8 +290,11 @@ class Receiver:
                     return "closed by peer inside a package"
                 return None
             before = decoder.buffered
-            packages = decoder.feed(chunk)
-            self._buffered += decoder.buffered - before
+            try:
+                packages = decoder.feed(chunk)
+            finally:
+                self._buffered += decoder.buffered - conn.accounted
+                conn.accounted = decoder.buffered
             if self._buffered > self.max_buffered_total and decoder.buffered:
                 self.stats.closed_buffer_limit += 1
                 return f"buffer limit of {self.max_buffered_total} bytes for all connections"
@@ -303,7 +318,7 @@ class Receiver:
             await self._write(conn, stream, ACK)
             stats.acks += 1
         msg = cd.message
-        if len(msg) == _PROBE_LEN and (msg == TCP_FAIL_DETECT or msg == TCP_PING_DATA):
+        if len(msg) == _PROBE_LEN and msg in _PROBES:
             stats.probes_dropped += 1
         else:
             try:

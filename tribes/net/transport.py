@@ -8,6 +8,7 @@ so tests and log shippers need not parse the text.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import struct
@@ -124,10 +125,8 @@ def patch_alive(member_bytes: bytes, alive: int) -> bytes:
 
 def tune_socket(sock: socket.socket) -> None:
     """Tomcat's tcpNoDelay=true; keep-alive stays off like Tomcat's soKeepAlive=false."""
-    try:
+    with contextlib.suppress(OSError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except OSError:  # pragma: no cover - not TCP
-        pass
 
 
 class Connection:

@@ -24,13 +24,12 @@ _FIXED_BODY = 8 + 4 + 4 + 4 + 1 + 4 + 4 + 16 + 4
 
 MEMBER_LAYOUT = c.Struct(
     "begin" / c.Const(BEGIN),
-    "body_length" / c.Rebuild(
+    "body_length"
+    / c.Rebuild(
         c.Int32sb,
-        lambda ctx: _FIXED_BODY
-        + len(ctx.host)
-        + len(ctx.command)
-        + len(ctx.domain)
-        + len(ctx.payload),
+        lambda ctx: (
+            _FIXED_BODY + len(ctx.host) + len(ctx.command) + len(ctx.domain) + len(ctx.payload)
+        ),
     ),
     "alive" / c.Int64sb,
     "port" / c.Int32sb,

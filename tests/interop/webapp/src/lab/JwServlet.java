@@ -271,10 +271,10 @@ public class JwServlet extends HttpServlet implements ContainerServlet {
 
     private void members(Map<String, Object> out) {
         Manager manager = manager();
-        out.put("managerName", manager.getName());
         out.put("managerClass", manager.getClass().getName());
         Cluster cluster = null;
         if (manager instanceof ClusterManager) {
+            out.put("managerName", ((ClusterManager) manager).getName());
             cluster = ((ClusterManager) manager).getCluster();
         }
         if (cluster == null) {
@@ -311,9 +311,8 @@ public class JwServlet extends HttpServlet implements ContainerServlet {
     }
 
     private void login(HttpServletRequest req, Map<String, Object> out) throws IOException {
-        if (flag(req, "session", true)) {
-            req.getSession(true);
-        }
+        HttpSession before = req.getSession(flag(req, "session", true));
+        out.put("previousSessionId", before == null ? null : before.getId());
         try {
             req.login(required(req, "user"), param(req, "password", ""));
         } catch (ServletException e) {

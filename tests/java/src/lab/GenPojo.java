@@ -7,15 +7,15 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Custom Serializable attribute class with a Serializable superclass ({@link Base}) and a private
+ * Custom Serializable attribute class with a Serializable superclass ({@link GenBase}) and a private
  * writeObject method (class descriptor flags SC_SERIALIZABLE|SC_WRITE_METHOD = 0x03).
  *
- * <p>Serialized form: Base class data (int baseId, String baseName), then Pojo class data:
+ * <p>Serialized form: GenBase class data (int baseId, String baseName), then GenPojo class data:
  * default fields (descriptor order: int count, boolean flag, double ratio, long stamp,
  * String name, java.util.List tags), then custom data: writeInt(count * 31), writeUTF("pojo-extra"),
  * writeObject(Integer count), then TC_ENDBLOCKDATA.</p>
  */
-public class Pojo extends Base {
+public class GenPojo extends GenBase {
     private static final long serialVersionUID = 42L;
 
     private String name;
@@ -27,10 +27,10 @@ public class Pojo extends Base {
     /** Not serialized; restored from the custom data by readObject. */
     private transient int checksum;
 
-    public Pojo() {
+    public GenPojo() {
     }
 
-    public Pojo(int baseId, String baseName, String name, int count, long stamp, boolean flag,
+    public GenPojo(int baseId, String baseName, String name, int count, long stamp, boolean flag,
             double ratio, List<String> tags) {
         super(baseId, baseName);
         this.name = name;
@@ -54,11 +54,11 @@ public class Pojo extends Base {
         checksum = in.readInt();
         String extra = in.readUTF();
         if (!"pojo-extra".equals(extra)) {
-            throw new IOException("lab.Pojo: bad custom data " + extra);
+            throw new IOException("lab.GenPojo: bad custom data " + extra);
         }
         Object again = in.readObject();
         if (!(again instanceof Integer) || ((Integer) again).intValue() != count || checksum != count * 31) {
-            throw new IOException("lab.Pojo: inconsistent custom data");
+            throw new IOException("lab.GenPojo: inconsistent custom data");
         }
     }
 }

@@ -1,0 +1,254 @@
+"""`SessionReplicator`: the async (trio) adapter between a node and the session managers.
+
+It needs exactly two things from the node, passed in as callables:
+
+* ``await send(message, dest, options)``: send one SessionMessage to ``dest`` (`ALL` = every
+  current member, or one member object as the node gave it) with these ChannelData options,
+  returning when it was acknowledged (options with USE_ACK) or written; raising on failure.
+* ``members()``: the current members, **oldest first** (the first one is asked for the state).
+
+and the node calls `on_message(message, sender)` for every SessionMessage it receives; that
+call is synchronous and finishes the processing (so an ALL_SESSION_DATA is applied before the
+node sends its SYNC_ACK), while replies go out in the background.
+
+Messages are sent in lanes: all messages of one session go out one after the other, each
+after the previous one was acknowledged (so a DELTA can never overtake its CREATED); other
+sessions' lanes run in parallel. A web request ends with ``await replicator.complete(session)``,
+which returns once this session's messages were acknowledged (Tomcat holds the response until
+then with `channelSendOptions=6`).
+
+Run it inside a nursery: ``await nursery.start(replicator.run)``; `run` also drives the expiry
+sweep (every `expire_interval` seconds) and the manager deadlines.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from ..messages.session import SessionMessage
+from .config import ManagerConfig, Send, TransferState, wall_clock_ms
+from .manager import SessionManager
+from .registry import SessionRegistry
+from .session import Session
+
+log = logging.getLogger(__name__)
+
+SendFn = Callable[[SessionMessage, object, int], Awaitable[object]]
+MembersFn = Callable[[], Sequence[object]]
+
+
+@dataclass(slots=True, eq=False)
+class Delivery:
+    """One `Send` on its way; `done` is set once it was sent (or failed: `error`)."""
+
+    send: Send
+    error: BaseException | None = None
+    done: trio.Event = field(default_factory=trio.Event)
+
+    @property
+    def ok(self) -> bool:
+        return self.done.is_set() and self.error is None
+
+
+class SessionReplicator:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        send: SendFn,
+        members: MembersFn,
+        *,
+        tomcat_version: int,
+        host: str | None = "localhost",
+        config: ManagerConfig | None = None,
+        clock: Callable[[], int] = wall_clock_ms,
+        expire_interval: float = 60.0,
+        peer_version: Callable[[Any], int | None] | None = None,
+    ) -> None:
+        self.registry = SessionRegistry(
+            tomcat_version=tomcat_version,
+            members=members,
+            clock=clock,
+            host=host,
+            config=config,
+            peer_version=peer_version,
+        )
+        self._send = send
+        self._clock = clock
+        self.expire_interval = expire_interval
+        self._lanes: dict[object, deque[Delivery]] = {}
+        self._nursery: trio.Nursery | None = None
+        self._changed = trio.Event()
+
+    # --- setup ---------------------------------------------------------------------------------
+
+    def add_context(
+        self, path: str, *, config: ManagerConfig | None = None, **settings: Any
+    ) -> SessionManager:
+        return self.registry.add_context(path, config=config, **settings)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled: send lanes, manager deadlines, the expiry sweep."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for key in self._lanes:
+                nursery.start_soon(self._run_lane, key)
+            task_status.started()
+            try:
+                await self._timer()
+            finally:
+                self._nursery = None
+
+    async def start_context(self, manager: SessionManager) -> TransferState:
+        """DeltaManager.startInternal: fetch the sessions from the oldest member, waiting
+        (`state_transfer_timeout`) until they arrived; returns how it ended."""
+        self._require_running()
+        manager.start(self._clock())
+        self.flush()
+        while not manager.transfer_done:
+            changed = self._changed
+            deadline = manager.next_deadline()
+            timeout = math.inf if deadline is None else max(0, deadline - self._clock()) / 1000
+            with trio.move_on_after(timeout):
+                await changed.wait()
+            manager.poll(self._clock())
+            self.flush()
+        return manager.transfer_state
+
+    # --- node side -----------------------------------------------------------------------------
+
+    def on_message(self, message: object, sender: object) -> bool:
+        """Process a received message; False if it is not a SessionMessage."""
+        if not isinstance(message, SessionMessage):
+            return False
+        self.registry.receive(message, sender, self._clock())
+        self.flush()
+        self._notify()
+        return True
+
+    # --- web side ------------------------------------------------------------------------------
+
+    def find_session(self, manager: SessionManager, session_id: str | None) -> Session | None:
+        """`manager.find_session` (the request joins the session); what it produced (an
+        EVT_SESSION_EXPIRED of a timed-out session, a jvmRoute id change) leaves at once."""
+        session = manager.find_session(session_id, self._clock())
+        self.flush()
+        return session
+
+    def create_session(self, manager: SessionManager, session_id: str | None = None) -> Session:
+        """`manager.create_session`; its EVT_SESSION_CREATED leaves at once (in the session's
+        lane, so the request's DELTA follows it)."""
+        session = manager.create_session(self._clock(), session_id=session_id)
+        self.flush()
+        return session
+
+    async def complete(self, session: Session, now: int | None = None) -> list[Delivery]:
+        """End of a request that used `session`: queue its DELTA / ACCESSED (see
+        `SessionManager.request_completed`), send everything pending and wait until every
+        message of this session still on its way (its CREATED too) was acknowledged. Returns
+        those deliveries; failed ones carry their `error`."""
+        self._require_running()
+        session.manager.request_completed(session, now)
+        self.flush()
+        mine = list(self._lanes.get(session, ()))
+        for delivery in mine:
+            await delivery.done.wait()
+        return mine
+
+    async def invalidate(self, session: Session, now: int | None = None) -> list[Delivery]:
+        """`session.invalidate()` then wait for its DELTA / EXPIRED to be acknowledged."""
+        session.invalidate(now)
+        return await self.complete(session, now)
+
+    def flush(self) -> list[Delivery]:
+        """Hand every queued message to its lane (in the background); returns them."""
+        deliveries = [self._dispatch(send) for send in self.registry.take_outgoing()]
+        if deliveries:
+            self._notify()
+        return deliveries
+
+    async def drain(self) -> None:
+        """Wait until every lane is empty."""
+        self._require_running()
+        while self._lanes:
+            lane = next(iter(self._lanes.values()))
+            await lane[-1].done.wait()
+
+    async def stop(self, now: int | None = None) -> None:
+        """Stop every manager (EXPIRED only with `expire_sessions_on_shutdown`), send what that
+        produced, and wait for it."""
+        self.registry.stop(now)
+        self.flush()
+        await self.drain()
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _require_running(self) -> None:
+        if self._nursery is None:
+            raise RuntimeError("the replicator is not running: await nursery.start(replicator.run)")
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def _dispatch(self, send: Send) -> Delivery:
+        delivery = Delivery(send)
+        key = send.lane if send.lane is not None else object()
+        lane = self._lanes.get(key)
+        if lane is not None:
+            lane.append(delivery)
+            return delivery
+        self._lanes[key] = deque([delivery])
+        if self._nursery is not None:
+            self._nursery.start_soon(self._run_lane, key)
+        return delivery
+
+    async def _run_lane(self, key: object) -> None:
+        lane = self._lanes[key]
+        try:
+            while lane:
+                delivery = lane[0]
+                send = delivery.send
+                try:
+                    if send.delay_ms > 0:
+                        await trio.sleep(send.delay_ms / 1000)
+                    await self._send(send.message, send.dest, send.options)
+                except BaseException as exc:
+                    delivery.error = exc
+                    if not isinstance(exc, Exception):
+                        raise
+                    log.warning(
+                        "cannot send %s for %s to %r: %r",
+                        send.message.event_name,
+                        send.message.session_id,
+                        send.dest,
+                        exc,
+                    )
+                finally:
+                    lane.popleft()
+                    delivery.done.set()
+        finally:
+            if self._lanes.get(key) is lane and not lane:
+                del self._lanes[key]
+
+    async def _timer(self) -> None:
+        next_sweep = self._clock() + int(self.expire_interval * 1000)
+        while True:
+            changed = self._changed
+            deadline = self.registry.next_deadline()
+            wake = next_sweep if deadline is None else min(next_sweep, deadline)
+            with trio.move_on_after(max(0, wake - self._clock()) / 1000):
+                await changed.wait()
+            now = self._clock()
+            self.registry.poll(now)
+            if now >= next_sweep:
+                self.registry.process_expires(now)
+                next_sweep = now + int(self.expire_interval * 1000)
+            self.flush()
