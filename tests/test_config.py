@@ -69,7 +69,7 @@ def test_defaults_are_tomcats() -> None:
     assert m.members == ()
     assert m.membership_name == DEFAULT_MEMBERSHIP_NAME == "Catalina-Channel-StaticMembership"
     assert m.membership_id == b"Catalina-Channel-StaticMembership"
-    assert c.failure_detector == FailureDetectorConfig(True, 1.0, True, False, 5.0, 300.0)
+    assert c.failure_detector == FailureDetectorConfig(True, 1.0, True, True, 5.0, 300.0)
     assert c.ping == PingConfig(True, 1.0, False)
     assert c.dispatch == DispatchConfig(True, 64 << 20, True, 10)
     mg = c.manager

@@ -213,7 +213,7 @@ def _fails_fast(data: bytes, exc: type[ProtocolError] = LimitExceeded,
             read_stream(data)
         else:
             read_stream(data, limits=limits)
-    assert time.perf_counter() - t0 < 0.5
+    assert time.perf_counter() - t0 < 2.0  # nothing big was allocated or looped over
     assert info.value.offset is not None
     return info.value
 

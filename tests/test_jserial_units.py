@@ -197,18 +197,24 @@ def test_descriptor_cache_checks_references_to_earlier_descriptors() -> None:
     again = read_stream(A9_ALL_SESSION_DATA_10_1, natural=False)
     assert again[1].desc is first[1].desc  # type: ignore[attr-defined]
     # The same Long descriptor bytes at the same handle, but handle 1 now holds another
-    # Number descriptor object: the cached Long (whose super is the old one) must not be used.
-    number = ClassDesc("java.lang.Number", jdk_desc("java.lang.Number").suid, 0x02, (), None, [])
+    # Number descriptor object (one with a class annotation, so never shared): the cached Long,
+    # whose super is the shared Number, must not be used.
+    number = ClassDesc("java.lang.Number", jdk_desc("java.lang.Number").suid, 0x02, (), None,
+                       [BlockData(b"x")])
     other_int = ClassDesc("java.lang.Integer", 43, 0x02, (FieldDesc("I", "value"),), number, [])
-    data = write_stream([JavaObject(other_int, [ClassData(number, {}),
-                                                ClassData(other_int, {"value": 1})]),
-                         JLong(5)])
+    long_desc = ClassDesc("java.lang.Long", jdk_desc("java.lang.Long").suid, 0x02,
+                          (FieldDesc("J", "value"),), number, [])
+    data = write_stream([
+        JavaObject(other_int, [ClassData(number, {}), ClassData(other_int, {"value": 1})]),
+        JavaObject(long_desc, [ClassData(number, {}), ClassData(long_desc, {"value": 5})]),
+    ])
     assert A9_ALL_SESSION_DATA_10_1[0x51:0x7C] in data  # identical Long descriptor bytes
     for _ in range(2):
         i, lng = read_stream(data, natural=False)
         assert lng.desc.superclass is i.desc.superclass  # type: ignore[attr-defined]
+        assert lng.desc.superclass.annotations == [BlockData(b"x")]  # type: ignore[attr-defined]
         assert lng.desc is not first[1].desc  # type: ignore[attr-defined]
-    assert read_stream(data)[1] == 5
+    assert write_stream(read_stream(data)) == data
 
 
 # --------------------------------------------------------------------------------------------

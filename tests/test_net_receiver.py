@@ -73,8 +73,9 @@ async def good_traffic(port: int, interval: float = 0.01) -> AsyncIterator[Traff
         try:
             yield traffic
         finally:
+            # no await here: it would raise Cancelled and hide the body's exception
             nursery.cancel_scope.cancel()
-            await stream.aclose()
+            stream.socket.close()
 
 
 async def closed_by_peer(stream: trio.SocketStream, timeout: float = 5.0) -> bool:
@@ -358,18 +359,18 @@ async def test_half_written_package_times_out(
     caplog.set_level(logging.INFO, logger="tribes")
     r = Receiver(HOST_B, 0, Recorder(), partial_timeout=30.0)
     async with serving(r) as port, good_traffic(port, interval=1.0) as good:
+        t0 = trio.current_time()
         half = await connect(HOST_B, port)
         frame = package(2, b"x" * 1000)
         await half.send_all(frame[:500])
         await wait_until(lambda: r.buffered_bytes == 500)
-        t0 = trio.current_time()
         await trio.sleep(20)
         assert r.connection_count == 2 and r.buffered_bytes == 500  # still waiting
         await good.grows()
         # trickling keeps the deadline: it counts from the first byte of the package
         await half.send_all(frame[500:510])
         assert await closed_by_peer(half, timeout=60)
-        assert 30 <= trio.current_time() - t0 < 32
+        assert 30 <= trio.current_time() - t0 < 30.1
         assert r.buffered_bytes == 0 and r.connection_count == 1
         [closed] = events(caplog, "connection_closed")
         assert "incomplete package" in closed.getMessage() and "buffered=510" in closed.getMessage()
@@ -424,11 +425,11 @@ async def test_total_buffer_limit(caplog: pytest.LogCaptureFixture) -> None:
         streams = []
         for _ in range(3):
             s = await connect(HOST_B, port)
-            await s.send_all(package(2, b"x" * 950)[:900])
+            await s.send_all(package(2, b"x" * 800)[:900])
             streams.append(s)
         await wait_until(lambda: r.buffered_bytes == 2700)
         s = await connect(HOST_B, port)
-        await s.send_all(package(2, b"x" * 950)[:900])
+        await s.send_all(package(2, b"x" * 800)[:900])
         assert await closed_by_peer(s)
         assert r.buffered_bytes == 2700 and r.stats.closed_buffer_limit == 1
         await good.grows()
@@ -454,7 +455,7 @@ async def test_peer_that_never_reads_acks_is_closed(clock: trio.testing.MockCloc
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(flood)
-            await wait_until(lambda: r.connection_count == 0, timeout=600)
+            await wait_until(lambda: r.connection_count == 0, timeout=600, step=1.0)
             nursery.cancel_scope.cancel()
         assert r.stats.acks > 0
         await s.aclose()

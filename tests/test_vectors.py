@@ -497,23 +497,25 @@ def _of(vectors: dict[str, Vector], *checks: str) -> list[Vector]:
     return [v for v in vectors.values() if v.check in checks and v.kind != "ack"]
 
 
+def member_from(f: dict[str, Any]) -> Member:
+    """A Member from the generator's description of one."""
+    return Member(
+        bytes.fromhex(f["host"]),
+        f["port"],
+        bytes.fromhex(f["uniqueId"]),
+        f["alive"],
+        f["securePort"],
+        f["udpPort"],
+        bytes.fromhex(f["command"]),
+        bytes.fromhex(f["domain"]),
+        bytes.fromhex(f["payload"]),
+    )
+
+
 def test_members(java_vectors: dict[str, Vector]) -> None:
     for v in _of(java_vectors, "member"):
-        m = decode_member(v.data)
-        assert describe_member(m) == v.fields["value"], v.name
-        f = v.fields["value"]
-        built = Member(
-            bytes.fromhex(f["host"]),
-            f["port"],
-            bytes.fromhex(f["uniqueId"]),
-            f["alive"],
-            f["securePort"],
-            f["udpPort"],
-            bytes.fromhex(f["command"]),
-            bytes.fromhex(f["domain"]),
-            bytes.fromhex(f["payload"]),
-        )
-        assert built.to_bytes() == v.data, v.name
+        assert describe_member(decode_member(v.data)) == v.fields["value"], v.name
+        assert member_from(v.fields["value"]).to_bytes() == v.data, v.name
 
 
 def _check_channel_data(v: Vector, data: bytes) -> None:
@@ -664,19 +666,7 @@ def test_streams_encoded_from_the_inputs(
 
 
 def _member_from(d: dict[str, Any], version: int) -> JavaMember:
-    f = d["value"]
-    m = Member(
-        bytes.fromhex(f["host"]),
-        f["port"],
-        bytes.fromhex(f["uniqueId"]),
-        f["alive"],
-        f["securePort"],
-        f["udpPort"],
-        bytes.fromhex(f["command"]),
-        bytes.fromhex(f["domain"]),
-        bytes.fromhex(f["payload"]),
-    )
-    return JavaMember(m, d["java"].endswith("StaticMember"), version)
+    return JavaMember(member_from(d["value"]), d["java"].endswith("StaticMember"), version)
 
 
 def _message_from(d: dict[str, Any], version: int) -> Any:

@@ -7,9 +7,12 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import TribesError
+
+if TYPE_CHECKING:
+    from .config import NodeConfig
 
 
 def _decode_records(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
@@ -62,7 +65,255 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--strict", action="store_true", help="exit 1 if anything was undecodable")
     d.add_argument("--max-package", type=int, default=64 << 20, help="largest package accepted")
     d.set_defaults(func=cmd_decode)
+
+    n = sub.add_parser(
+        "node",
+        help="run a cluster member until SIGINT/SIGTERM",
+        description=(
+            "Run a pytribes node: StaticMembershipService + TcpPingInterceptor + "
+            "TcpFailureDetector + MessageDispatchInterceptor, as a Tomcat cluster member.  "
+            "Flags override the configuration file.  SIGINT/SIGTERM stop it gracefully "
+            "(MSG_STOP to the members); a second signal stops it at once."
+        ),
+    )
+    n.add_argument(
+        "--bind",
+        metavar="HOST:PORT",
+        help="receiver address and port (this node's member address); with a server.xml it "
+        "also picks this node's <Member>",
+    )
+    n.add_argument(
+        "--member",
+        metavar="HOST:PORT[:UNIQUEID]",
+        action="append",
+        help="a static member (repeatable; replaces the file's list; this node's own entry "
+        "may be listed and is taken out)",
+    )
+    n.add_argument(
+        "--unique-id",
+        metavar="ID",
+        help="this node's uniqueId: {b0,...,b15}, 32 hex digits, or N meaning {0,...,0,N}",
+    )
+    n.add_argument(
+        "--tomcat-version",
+        type=int,
+        choices=(9, 10),
+        help="the MemberImpl serialVersionUID written by default (9 for 9.0, 10 for 10.1/11.0)",
+    )
+    files = n.add_mutually_exclusive_group()
+    files.add_argument(
+        "--config", metavar="FILE", help="a pytribes TOML or a Tomcat server.xml (by content)"
+    )
+    files.add_argument("--server-xml", metavar="FILE", help="a Tomcat server.xml")
+    n.add_argument(
+        "--log-format", choices=("text", "json"), help="log line format (default: the file's, text)"
+    )
+    n.add_argument(
+        "--log-level",
+        default="INFO",
+        metavar="LEVEL",
+        help="DEBUG, INFO (default), WARNING or ERROR",
+    )
+    # --- the app node (issue 5; the logic lives in app/serve.py and app/demo.py) ---
+    n.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="also serve the web app (context /jw) on this address, in the node's process",
+    )
+    n.add_argument(
+        "--db",
+        metavar="URL",
+        help="the app's database (SQLAlchemy URL, e.g. mysql+pymysql://user:pw@host/db); "
+        "default: the SQLite file pytribes-app.db in the working directory",
+    )
+    n.set_defaults(func=cmd_node)
+
+    demo = sub.add_parser(
+        "demo",
+        help="run a local two-node app cluster behind nginx (Ctrl-C stops it)",
+        description="A local pytribes app cluster on loopback: two `pytribes node --http` "
+        "processes sharing one SQLite file, and nginx round robin in front when installed.",
+    )
+    from app.demo import add_arguments as add_demo_arguments
+
+    add_demo_arguments(demo)
+    # --- end of the app node's flags ---
     return p
+
+
+# --- pytribes node ------------------------------------------------------------------------------
+
+
+class UsageError(TribesError):
+    """A bad flag or configuration: reported on stderr, exit status 2."""
+
+
+def _load_config_file(path: str, bind: tuple[str, int] | None, *, xml: bool) -> NodeConfig:
+    """`--server-xml` (xml=True) or `--config`, whose kind is told by its first bytes."""
+    from .config import MAX_CONFIG_BYTES, ConfigError, load_server_xml, load_toml
+
+    if not xml:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(min(4096, MAX_CONFIG_BYTES)).lstrip()
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+        xml = head.startswith((b"<", b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"))
+    return load_server_xml(path, bind=bind) if xml else load_toml(path, bind=bind)
+
+
+def node_config(args: argparse.Namespace) -> NodeConfig:
+    """The NodeConfig of `pytribes node`: the file (if any), then the flags.  Raises
+    UsageError with a message naming the flag or the file."""
+    from .config import (
+        ConfigError,
+        NodeConfig,
+        apply_overrides,
+        parse_address,
+        parse_member_arg,
+        parse_unique_id_arg,
+    )
+    from .logsetup import parse_level
+
+    try:
+        parse_level(args.log_level)
+    except ValueError as e:
+        raise UsageError(f"--log-level: {e}") from None
+    try:
+        bind = parse_address(args.bind) if args.bind is not None else None
+        members = [parse_member_arg(m) for m in args.member] if args.member else None
+        uid = parse_unique_id_arg(args.unique_id) if args.unique_id is not None else None
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    if bind is not None and bind[1] == 0:
+        raise UsageError(f"--bind {args.bind}: a node needs a fixed port (peers list it)")
+    try:
+        if args.server_xml is not None or args.config is not None:
+            cfg = _load_config_file(
+                args.server_xml or args.config, bind, xml=args.server_xml is not None
+            )
+            file_bind = None  # the loader applied it (and picked this node's <Member>)
+        else:
+            cfg, file_bind = NodeConfig(), bind
+        cfg = apply_overrides(
+            cfg,
+            bind=file_bind,
+            members=members,
+            unique_id=uid,
+            tomcat_version=args.tomcat_version,
+            log_format=args.log_format,
+            http=parse_address(args.http) if args.http is not None else None,  # app (issue 5)
+            db=args.db,  # app (issue 5)
+        )
+        if cfg.receiver.address == "auto" and bind is None:
+            raise UsageError(
+                "no receiver address: give --bind HOST:PORT (or a configuration file with one)"
+            )
+        cfg.local_member()
+        for m in cfg.membership.members:
+            m.to_member()
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    return cfg
+
+
+def cmd_node(args: argparse.Namespace, out: TextIO) -> int:
+    import logging
+
+    from .logsetup import configure_logging
+    from .net.transport import log_event
+
+    try:
+        cfg = node_config(args)
+    except UsageError as e:
+        print(f"pytribes node: error: {e}", file=sys.stderr)
+        return 2
+    configure_logging(cfg.log_format, args.log_level)
+    source = args.server_xml or args.config
+    log_event(
+        "config_loaded",
+        source=source or "command line",
+        local=cfg.local_name,
+        unique_id=_uid_text(cfg.unique_id),
+        tomcat_version=cfg.tomcat_version,
+        members=",".join(m.name for m in cfg.membership.members) or "-",
+        membership=cfg.membership.membership_name,
+    )
+    for w in cfg.warnings:
+        log_event("config_warning", level=logging.WARNING, message=w)
+    if not cfg.membership.members:
+        log_event(
+            "config_warning",
+            level=logging.WARNING,
+            message="no static members: only peers that list this node can join it",
+        )
+    import trio
+
+    try:
+        if cfg.http is not None:  # the app node (issue 5): cluster + HTTP in one nursery
+            from app.serve import run_app_node
+
+            return trio.run(run_app_node, cfg)
+        return trio.run(run_node, cfg)
+    except (OSError, BaseExceptionGroup) as e:
+        err = _os_error(e)
+        if err is None:
+            raise
+        log_event("node_failed", level=logging.ERROR, error=f"{type(err).__name__}: {err}")
+        print(f"pytribes node: error: {cfg.local_name}: {err}", file=sys.stderr)
+        return 1
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError behind `exc` (trio wraps errors of nursery tasks in exception groups), if
+    every leaf is one (e.g. the receiver cannot bind)."""
+    if isinstance(exc, OSError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = [_os_error(e) for e in exc.exceptions]
+        if leaves and all(leaf is not None for leaf in leaves):
+            return leaves[0]
+    return None
+
+
+def _uid_text(uid: bytes) -> str:
+    from .wire.member import format_unique_id
+
+    return format_unique_id(uid)
+
+
+async def run_node(cfg: NodeConfig) -> int:
+    """Run a node until SIGINT/SIGTERM, then stop it gracefully (MSG_STOP, drain, close).  A
+    second signal while stopping kills it (nothing more is sent)."""
+    import signal
+
+    import trio
+
+    from .net.node import Node
+    from .net.transport import log_event
+
+    node = Node(cfg)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(node.run)
+            # Services on top of the node start here (the app issue's `--http`).
+            async for signum in signals:
+                log_event("signal", signal=signal.Signals(signum).name, action="stop")
+                break
+            stopping = trio.CancelScope()
+
+            async def second_signal() -> None:
+                async for signum in signals:
+                    log_event("signal", signal=signal.Signals(signum).name, action="kill")
+                    node.kill()
+                    stopping.cancel()
+                    return
+
+            nursery.start_soon(second_signal)
+            with stopping:
+                await node.stop()
+            nursery.cancel_scope.cancel()
+    return 1 if stopping.cancelled_caught else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -234,12 +234,20 @@ class MembershipConfig:
 
 @dataclass(frozen=True, slots=True)
 class FailureDetectorConfig:
-    """TcpFailureDetector (TRIBES.md §5.3); times in seconds."""
+    """TcpFailureDetector (TRIBES.md §5.3); times in seconds.
+
+    One deliberate difference from Tomcat: `perform_read_test` defaults to True.  Every probe
+    then waits for the peer's ACK (USE_ACK set, up to `read_test_timeout`), which only a running
+    JVM sends; with Tomcat's default (False) a connect + write is enough, and the kernel
+    completes both for a stopped (SIGSTOP, hung) JVM, which therefore stays a member for minutes.
+    Tomcat's receiver answers the read test, so the peers see no difference.
+    """
 
     enabled: bool = True
     connect_timeout: float = _opt(1.0, above=0)
     perform_send_test: bool = True
-    perform_read_test: bool = False
+    #: pytribes' default; Tomcat's is False (see the class docstring).
+    perform_read_test: bool = True
     read_test_timeout: float = _opt(5.0, above=0)
     remove_suspects_timeout: float = _opt(300.0, min=0)
 

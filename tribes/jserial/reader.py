@@ -422,7 +422,13 @@ class _Reader:
         start = self.pos
         hbase = len(self.handles)
         data = self.data
-        entries = _DESC_CACHE.get((hbase, data[start:start + _PREFIX]))
+        # Keyed by the handle base and the class name bytes (u2 length + name): every span is at
+        # least that long, so the key of a span is the same whatever follows it in the stream.
+        entries = (
+            _DESC_CACHE.get((hbase, data[start:start + 2 + ((data[start] << 8) | data[start + 1])]))
+            if start + 2 <= self.end
+            else None
+        )
         if entries is not None:
             for entry in entries:
                 if data.startswith(entry.span, start) and self.cached_desc(entry):
@@ -798,7 +804,6 @@ class _Reader:
 # earlier handles hold the very same descriptor objects (true when they came from this cache,
 # e.g. java.lang.Number referenced by java.lang.Long after java.lang.Integer).
 
-_PREFIX: Final = 24
 _DESC_CACHE_MAX: Final = 512
 _PER_KEY_MAX: Final = 8
 
@@ -843,7 +848,7 @@ def _remember(
     if _desc_cache_size >= _DESC_CACHE_MAX:
         _DESC_CACHE.clear()
         _desc_cache_size = 0
-    entries = _DESC_CACHE.setdefault((hbase, span[:_PREFIX]), [])
+    entries = _DESC_CACHE.setdefault((hbase, span[:2 + ((span[0] << 8) | span[1])]), [])
     if len(entries) < _PER_KEY_MAX:
         entries.append(_DescEntry(span, objs, desc, ext))
         _desc_cache_size += 1

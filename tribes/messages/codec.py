@@ -19,6 +19,7 @@ from .classes import (
     RPC_MESSAGE,
     SESSION_MESSAGE_IMPL,
 )
+from .fast import SMI_PREFIX, decode_session_message, encode_session_message
 from .membership import MemberMessage, member_message_from_java, member_message_to_java
 from .rpc import NoRpcChannelReply, RpcMessage, rpc_from_java, rpc_to_java
 from .session import SessionMessage, session_message_from_java, session_message_to_java
@@ -71,6 +72,10 @@ def decode_payload(
         return FailDetectProbe()
     if options & SendOptions.BYTE_MESSAGE:
         return ByteMessage(payload)
+    if payload.startswith(SMI_PREFIX):
+        msg = decode_session_message(payload, limits, SessionMessage)
+        if msg is not None:
+            return msg
     allow = OUTER_CLASSES.__contains__ if strict else None
     return from_java(loads(payload, limits=limits, allow=allow))
 
@@ -105,4 +110,8 @@ def to_java(msg: RpcMessage | NoRpcChannelReply | MemberMessage | SessionMessage
 
 def encode_payload(msg: RpcMessage | NoRpcChannelReply | MemberMessage | SessionMessage) -> bytes:
     """`XByteBuffer.serialize(msg)`: a fresh stream holding one object."""
+    if type(msg) is SessionMessage:
+        data = encode_session_message(msg)
+        if data is not None:
+            return data
     return dumps(to_java(msg))

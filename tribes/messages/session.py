@@ -27,6 +27,7 @@ from ..jserial import (
     write_stream,
 )
 from .classes import CLUSTER_MESSAGE_BASE, SERIALIZABLE_PRINCIPAL, SESSION_MESSAGE_IMPL
+from .fast import decode_delta, encode_delta
 
 
 class Event(IntEnum):
@@ -218,6 +219,11 @@ class DeltaRequest:
 
     def encode(self) -> bytes:
         """`DeltaRequest.serialize()`: a fresh stream of block data and values, no object."""
+        data = encode_delta(self.session_id, self.record_all_actions, self.actions)
+        return data if data is not None else self.encode_generic()
+
+    def encode_generic(self) -> bytes:
+        """`encode` without the fast path (the reference the fast path is tested against)."""
         w = BlockWriter()
         w.write_utf(self.session_id)
         w.write_bool(self.record_all_actions)
@@ -233,6 +239,14 @@ class DeltaRequest:
 
     @classmethod
     def decode(cls, data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> DeltaRequest:
+        got = decode_delta(data, limits, MAX_ACTIONS, DeltaAction)
+        if got is not None:
+            return cls(*got)
+        return cls.decode_generic(data, limits=limits)
+
+    @classmethod
+    def decode_generic(cls, data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> DeltaRequest:
+        """`decode` without the fast path (the reference the fast path is tested against)."""
         r = BlockReader(read_stream(data, limits=limits))
         req = cls(r.read_utf(), r.read_bool())
         n = r.read_int()

@@ -1,0 +1,128 @@
+"""Node 1 goes away -- its network link cut (the seed's ``docker network disconnect``), or
+``kill -9`` -- while the user keeps working through nginx: still logged in, records intact
+(MariaDB on its own host), every page from node 2.  Node 1 comes back (link up / restart),
+catches up with what happened meanwhile, and serves the same session again."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.topology.conftest import USER, Stack, User
+from tests.topology.harness import wait_until
+
+#: Longest a single request may take while a node is gone: nginx's 2 s connect timeout on the
+#: first try, plus the surviving node waiting (sender timeout) for the gone one's ACK until the
+#: failure detector drops it.  Anything longer is an outage the user notices.
+MAX_REQUEST_SECONDS = 10.0
+
+
+def _work_while_node1_is_gone(stack: Stack, user: User, tag: str) -> dict[str, Any]:
+    """A few minutes of a user's work, compressed: monitor pages, a session change, a new
+    record.  Every page is served (by node 2) and the user stays logged in."""
+    sid = user.session_id
+    t0 = time.monotonic()
+    slowest = 0.0
+    pages = []
+    for _ in range(4):
+        page = user.monitor()
+        pages.append(page)
+        slowest = max(slowest, user.client.history[-1].elapsed)
+    data = user.set_attribute("cart", f"{tag}-during", "String")
+    slowest = max(slowest, user.client.history[-1].elapsed)
+    record = f"{tag} record {time.strftime('%H%M%S')}"
+    user.create_record(record, notes=f"written while node1 was {tag}")
+    for _ in range(3):
+        pages.append(user.monitor())
+        slowest = max(slowest, user.client.history[-1].elapsed)
+    assert {p.current for p in pages} == {"node2"}, [p.current for p in pages]
+    assert all(p.session_id == sid for p in pages)
+    assert user.session_id == sid
+    assert data["session"]["id"] == sid
+    assert slowest < MAX_REQUEST_SECONDS, f"a request took {slowest:.1f} s"
+    return {"record": record, "seconds": time.monotonic() - t0, "slowest": slowest}
+
+
+def _node1_caught_up(stack: Stack, user: User, tag: str, record: str) -> None:
+    """Node 1, asked directly with the user's cookie, holds the session as node 2 left it."""
+    node1 = stack.nodes["node1"]
+    direct = node1.client()
+    direct.cookies = dict(user.client.cookies)
+
+    def caught_up() -> bool:
+        r = direct.get("/jw/api/session", timeout=5)
+        if r.status != 200:
+            return False
+        data = r.json()
+        attrs = data.get("attributes", {})
+        return (
+            data.get("id") == user.session_id
+            and attrs.get("username", {}).get("value") == USER
+            and attrs.get("cart", {}).get("value") == f"{tag}-during"
+        )
+
+    wait_until(
+        caught_up,
+        20,
+        f"node1 holds the session changes made while it was {tag}",
+        interval=0.5,
+        detail=lambda: direct.get("/jw/api/session").text[:2000],
+    )
+    r = direct.get("/jw/api/records")
+    assert r.status == 200
+    assert record in [x["name"] for x in r.json()["records"]]
+
+
+def _back_in_rotation(stack: Stack, user: User) -> None:
+    """Both nodes serve again, the same logged-in session, its counter continuing."""
+    sid = user.session_id
+    stack.wait_balancer_uses_all(user, timeout=25)
+    pages = [user.monitor() for _ in range(4)]
+    assert {p.current for p in pages} == {"node1", "node2"}
+    for prev, page in zip(pages, pages[1:], strict=False):
+        assert page.session_id == sid
+        assert page.previous == prev.current
+        assert page.hits == (prev.hits or 0) + 1
+    data = user.session()
+    assert data["id"] == sid
+    assert user.attribute(data, "username") == USER
+
+
+def test_link_cut_node1_then_heal(stack: Stack) -> None:
+    user = stack.user()
+    user.login()
+    user.set_attribute("cart", "before", "String")
+    stack.wait_balancer_uses_all(user)
+
+    stack.cut("node1")
+    try:
+        work = _work_while_node1_is_gone(stack, user, "cut")
+        # node 2's failure detector drops node 1 (~5-6 s after the cut, OBSERVED.md)
+        t_cut = time.monotonic()
+        stack.nodes["node2"].wait_peers(set(), 30)
+        print(f"node2 dropped node1 {time.monotonic() - t_cut:.1f} s after the work; {work}")
+    finally:
+        stack.heal("node1")
+    t_heal = time.monotonic()
+    stack.wait_cluster(30)
+    print(f"cluster whole again {time.monotonic() - t_heal:.1f} s after the heal")
+    _node1_caught_up(stack, user, "cut", work["record"])
+    _back_in_rotation(stack, user)
+
+
+def test_kill_9_node1_then_restart(stack: Stack) -> None:
+    user = stack.user()
+    user.login()
+    user.set_attribute("cart", "before", "String")
+    stack.wait_balancer_uses_all(user)
+
+    stack.kill("node1")
+    work = _work_while_node1_is_gone(stack, user, "killed")
+    # restart only once node 2 has dropped it (otherwise the restart is invisible to it,
+    # OBSERVED.md "Restarting too fast hides the restart")
+    stack.nodes["node2"].wait_peers(set(), 30)
+    seconds = stack.restart("node1")
+    print(f"node1 restarted (state transfer included) in {seconds:.1f} s; {work}")
+    stack.wait_cluster(30)
+    _node1_caught_up(stack, user, "killed", work["record"])
+    _back_in_rotation(stack, user)
