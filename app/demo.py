@@ -288,10 +288,10 @@ class Demo:
                         self.say("pytribes demo: stopping ...")
                         self.stop_requested.set()
 
-                with trio.CancelScope() as signal_scope:
-                    nursery.start_soon(self._in_scope, signal_scope, on_signal)
-                    rc = await self._main()
-                    signal_scope.cancel()
+                signal_scope = trio.CancelScope()
+                nursery.start_soon(self._in_scope, signal_scope, on_signal)
+                rc = await self._main()
+                signal_scope.cancel()
                 # the children are gone: let the relays print their last lines
                 nursery.cancel_scope.deadline = trio.current_time() + 5
         return rc
@@ -314,9 +314,11 @@ class Demo:
                 async def check(c: Child) -> None:
                     results[c.name] = await self.wait_ready(c)
 
-                for c in self.nodes:
-                    n.start_soon(check, c)
                 n.start_soon(self._cancel_on_stop, n.cancel_scope)
+                async with trio.open_nursery() as checks:
+                    for c in self.nodes:
+                        checks.start_soon(check, c)
+                n.cancel_scope.cancel()
             for c in self.nodes:
                 if not results.get(c.name):
                     ready = False

@@ -25,7 +25,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
-from tribes.config import NodeConfig
+from tribes.config import ConfigError, NodeConfig
 from tribes.net.cluster import open_cluster
 from tribes.net.transport import log_event
 
@@ -90,9 +90,9 @@ async def serve_app(
     """Serve the app of `cluster` on `config.http` until cancelled or `shutdown_trigger()`
     returns (an async callable).  Reports an `AppRuntime` once listening."""
     if config.http is None:
-        raise ValueError("the configuration has no http address")
+        raise ConfigError("the configuration has no http address")
     if CONTEXT_PATH not in config.manager.contexts:
-        raise ValueError(
+        raise ConfigError(
             f"the app needs the replicated context {CONTEXT_PATH!r} "
             f"(manager.contexts is {list(config.manager.contexts)!r})"
         )
@@ -141,6 +141,11 @@ async def serve_app(
 async def run_app_node(config: NodeConfig) -> int:
     """The `pytribes node --http` process: see the module docstring.  Exit status: 0 after a
     graceful stop, 1 after a forced one (a second signal, or a signal during the start)."""
+    if CONTEXT_PATH not in config.manager.contexts:  # before anything starts
+        raise ConfigError(
+            f"--http: the app needs the replicated context {CONTEXT_PATH!r} "
+            f"(manager.contexts is {list(config.manager.contexts)!r})"
+        )
     events = make_event_log(config)
     stop_requested = trio.Event()
     stop_http = trio.Event()

@@ -309,7 +309,8 @@ class ReplicatedSessionMiddleware:
                 if value is not None:
                     headers = list(message.get("headers", ()))
                     headers.append((b"set-cookie", self._cookie_header(value, _is_secure(scope))))
-                    headers.append((b"cache-control", b"no-store"))
+                    if not any(k.lower() == b"cache-control" for k, _ in headers):
+                        headers.append((b"cache-control", b"no-store"))
                     message = {**message, "headers": headers}
             await send(message)
 

@@ -20,6 +20,7 @@ from tribes.errors import ProtocolError
 from tribes.jserial import (
     DEFAULT_LIMITS,
     BlockData,
+    BlockWriter,
     JavaException,
     JBoolean,
     JByte,
@@ -30,6 +31,7 @@ from tribes.jserial import (
     JLong,
     JShort,
     Limits,
+    ObjectWriter,
     dumps,
     java_type_name,
     loads,
@@ -41,8 +43,8 @@ from tribes.messages import (
     SessionMessage,
     decode_payload,
     encode_payload,
+    fast,
 )
-from tribes.messages import fast
 from tribes.messages.classes import OUTER_CLASSES, SESSION_MESSAGE_IMPL
 from tribes.messages.codec import from_java
 from tribes.messages.session import MAX_ACTIONS, session_message_to_java
@@ -65,7 +67,7 @@ def generic_decode_payload(
 def outcome(fn: Any, *args: Any, **kw: Any) -> tuple[Any, ...]:
     try:
         return ("ok", fn(*args, **kw))
-    except Exception as e:  # noqa: BLE001 - the point is to compare whatever happens
+    except Exception as e:
         return ("err", type(e), str(e))
 
 
@@ -81,17 +83,27 @@ def types_of(v: Any) -> Any:
 def msg_key(m: Any) -> Any:
     if not isinstance(m, SessionMessage):
         return ("other", type(m), repr(m))
-    fields = (m.event, m.context_name, m.session_id, m.unique_id, m.timestamp, m.timestamp_set,
-              m.payload, m.base_timestamp)
+    fields = (
+        m.event,
+        m.context_name,
+        m.session_id,
+        m.unique_id,
+        m.timestamp,
+        m.timestamp_set,
+        m.payload,
+        m.base_timestamp,
+    )
     return fields, [type(f) for f in fields]
 
 
 def delta_key(r: DeltaRequest) -> Any:
-    acts = [(a.type, a.action, a.name, type(a.name), repr(a.value), types_of(a.value))
-            for a in r.actions]
+    acts = [
+        (a.type, a.action, a.name, type(a.name), repr(a.value), types_of(a.value))
+        for a in r.actions
+    ]
     try:
         again: Any = r.encode_generic()  # also captures shared instances (back references)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         again = ("unencodable", type(e), str(e))
     return r.session_id, type(r.session_id), r.record_all_actions, acts, again
 
@@ -174,7 +186,9 @@ some_texts = st.one_of(
     st.just("").map(lambda s: _JStr(s)),
     st.just("x").map(lambda s: _JStr(s)),
 )
-opt_texts = st.one_of(st.none(), some_texts, long_texts.filter(lambda s: len(s) % 7 == 0))
+opt_texts = st.one_of(
+    st.none(), st.integers(0, 40).flatmap(lambda k: long_texts if k == 0 else some_texts)
+)
 odd_texts = st.one_of(
     st.integers(0, 0xFFFF).map(JCharacter),  # a str subclass that writes as a Character
     st.integers(),
@@ -257,20 +271,19 @@ def delta_requests(draw: st.DrawFn, *, odd: bool = False) -> DeltaRequest:
 @given(session_messages())
 def test_session_message_fast_vs_generic(msg: SessionMessage) -> None:
     data = check_payload_encode(msg)
-    plain = all(
-        v is None or (type(v) in (str, _JStr) and v not in SIG_OBJECTS)
-        for v in (msg.context_name, msg.session_id, msg.unique_id)
+    strings = [v for v in (msg.context_name, msg.session_id, msg.unique_id) if v is not None]
+    # Plain when no field is another field or a signature string (those are back references).
+    plain = len({id(v) for v in strings}) == len(strings) and not any(
+        v is s for v in strings for s in SIG_OBJECTS
     )
     if plain and type(msg.payload) is not bytearray:
-        distinct = len({id(v) for v in (msg.context_name, msg.session_id, msg.unique_id)
-                        if v is not None})
-        n_set = sum(v is not None for v in (msg.context_name, msg.session_id, msg.unique_id))
-        if distinct == n_set:
-            assert data is not None  # the fast path handles every plain message
+        assert data is not None  # the fast path writes every plain message
     wire = generic_encode_payload(msg)
     direct = check_payload_decode(wire)
-    assert direct is not None  # ... and reads back everything the writer writes
-    assert encode_payload(direct) == wire
+    if plain:
+        assert direct is not None  # ... and reads back every plain message
+    if direct is not None:
+        assert encode_payload(direct) == wire
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -304,71 +317,70 @@ def test_delta_values_the_fast_writer_hands_over() -> None:
     assert isinstance(exc, JavaException)
 
 
+def _delta_items(req: DeltaRequest) -> list[object]:
+    """The contents `DeltaRequest.encode_generic` writes (block data and values)."""
+    w = BlockWriter()
+    w.write_utf(req.session_id)
+    w.write_bool(req.record_all_actions)
+    w.write_int(len(req.actions))
+    for a in req.actions:
+        w.write_int(a.type)
+        w.write_int(a.action)
+        w.write_utf(a.name)
+        w.write_bool(a.value is not None)
+        if a.value is not None:
+            w.write_object(a.value)
+    return w.items()
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(delta_requests(), st.data())
 def test_delta_streams_with_odd_records(req: DeltaRequest, data: st.DataObject) -> None:
-    """Block data cut into records differently (empty, long, split primitives), TC_RESET."""
-    wire = req.encode_generic()
-    items = _split_records(wire)
-    out = bytearray(wire[:4])
-    for kind, body in items:
-        if kind == "block":
+    """Block data cut into records differently (empty ones, TC_BLOCKDATALONG for short ones,
+    primitives split across records), and TC_RESET between the contents."""
+    w = ObjectWriter()
+    for item in _delta_items(req):
+        if isinstance(item, BlockData):
+            body = item.data
             cuts = sorted(data.draw(st.lists(st.integers(0, len(body)), max_size=3)))
             prev = 0
             for c in [*cuts, len(body)]:
                 part = body[prev:c]
                 prev = c
-                if data.draw(st.booleans()):
-                    out += b"\x7a" + struct.pack(">i", len(part)) + part
+                if len(part) > 255 or data.draw(st.booleans()):
+                    w._out += b"\x7a" + struct.pack(">i", len(part)) + part
                 else:
-                    out += b"\x77" + bytes([len(part)]) + part if len(part) < 256 else (
-                        b"\x7a" + struct.pack(">i", len(part)) + part
-                    )
+                    w._out += b"\x77" + bytes([len(part)]) + part
         else:
-            out += body
+            w.write_object(item)
         if data.draw(st.integers(0, 20)) == 0:
-            out += b"\x79"  # TC_RESET: left to the generic reader
-    check_delta_decode(bytes(out))
+            w.reset()  # TC_RESET: left to the generic reader
+    wire = w.getvalue()
+    direct = check_delta_decode(wire)
+    if b"\x79" not in wire:
+        assert direct is not None
 
 
-def _split_records(wire: bytes) -> list[tuple[str, bytes]]:
-    """Top-level block records and the object bytes between them (via the generic reader's
-    offsets: re-reading prefixes)."""
-    out: list[tuple[str, bytes]] = []
-    pos = 4
-    while pos < len(wire):
-        tc = wire[pos]
-        if tc == 0x77:
-            n = wire[pos + 1]
-            out.append(("block", wire[pos + 2 : pos + 2 + n]))
-            pos += 2 + n
-        elif tc == 0x7A:
-            n = struct.unpack_from(">i", wire, pos + 1)[0]
-            out.append(("block", wire[pos + 5 : pos + 5 + n]))
-            pos += 5 + n
-        else:
-            nxt = _next_record(wire, pos)
-            out.append(("object", wire[pos:nxt]))
-            pos = nxt
-    return out
-
-
-def _next_record(wire: bytes, pos: int) -> int:
-    """End of the top-level object at `pos`: the shortest prefix the generic reader reads."""
-    from tribes.jserial import read_stream
-
-    for end in range(pos + 1, len(wire) + 1):
-        try:
-            items = read_stream(wire[:end])
-        except ProtocolError:
-            continue
-        if items and not isinstance(items[-1], BlockData):
-            return end
-    return len(wire)
-
-
-MUTATION_CODES = [0x00, 0x01, 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x77, 0x78, 0x79, 0x7A, 0x7B,
-                  0x7C, 0x7D, 0x7E, 0x7F, 0xFF]
+MUTATION_CODES = [
+    0x00,
+    0x01,
+    0x70,
+    0x71,
+    0x72,
+    0x73,
+    0x74,
+    0x75,
+    0x77,
+    0x78,
+    0x79,
+    0x7A,
+    0x7B,
+    0x7C,
+    0x7D,
+    0x7E,
+    0x7F,
+    0xFF,
+]
 
 
 def mutate(data: st.DataObject, seed: bytes) -> bytes:

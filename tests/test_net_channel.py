@@ -20,13 +20,14 @@ from tests.test_net_helpers import (
     wait_until,
 )
 from tribes.net.channel import Channel, QueueFull
-from tribes.net.sender import RemoteProcessError
+from tribes.net.sender import RemoteProcessError, SendResult
 from tribes.wire import (
     TCP_FAIL_DETECT,
     TCP_PING_DATA,
     ChannelData,
     Member,
     SendOptions,
+    decode_channel_data,
     decode_member,
 )
 
@@ -363,3 +364,63 @@ async def test_listeners_called_in_order_all_of_them() -> None:
     async with running(a, b):
         await a.send([b.local_member], b"x", 6, byte_message=True)
         assert order == ["first", "second"]
+
+
+async def test_async_batches_keep_order_across_ack_and_no_ack() -> None:
+    a, b = two_channels()
+    rec = Recorder()
+    b.add_listener(rec)
+    async with running(a, b):
+        payloads = [b"%d" % i for i in range(500)]
+        for i, p in enumerate(payloads):
+            options = 8 | 2 if i % 50 == 49 else 8  # an acked message every 50
+            assert (await a.send([b.local_member], p, options, byte_message=True)).queued
+        await a.drain()
+        await rec.wait_for(len(payloads))
+        assert rec.payloads == payloads
+        assert b.receiver.stats.acks == 10
+        assert len({cd.unique_id for cd in rec.items}) == 500
+
+
+async def test_queued_no_ack_packages_are_written_together() -> None:
+    a, b = two_channels(pool_size=1)
+    gate = trio.Event()
+    rec = Recorder()
+
+    async def handler(cd: ChannelData) -> None:
+        if cd.message == b"hold":
+            await gate.wait()
+        await rec(cd)
+
+    b.add_listener(handler)
+    writes: list[int] = []
+    real_send = a.sender.send
+
+    async def counting_send(members: list[Member], data: bytes, options: int) -> SendResult:
+        writes.append(len(data))
+        return await real_send(members, data, options)
+
+    a.sender.send = counting_send  # type: ignore[method-assign]
+    async with running(a, b), trio.open_nursery() as nursery:
+        # a synchronous send holds the only pooled connection while the queue fills up
+        nursery.start_soon(a.send, [b.local_member], b"hold", 6, byte_message=True)
+        await wait_until(lambda: b.receiver.stats.packages == 1)
+        payloads = [b"%d" % i for i in range(100)]
+        for p in payloads:
+            await a.send([b.local_member], p, 8, byte_message=True)
+        await trio.sleep(0.05)
+        gate.set()
+        await a.drain()
+        await rec.wait_for(101)
+        assert rec.payloads == [b"hold", *payloads]
+        # the first queued package went alone (the lane was already waiting with it), the
+        # other 99 in one write of 99 packages
+        assert len(writes) == 3 and writes[2] == 99 * writes[1]
+
+
+async def test_frame_is_the_channel_data_encoding() -> None:
+    a = Channel(make_member(HOST_A, 4000, 1))
+    frame = a.frame(b"payload", 3)
+    cd = decode_channel_data(frame[11:-7])
+    assert cd.frame() == frame
+    assert cd.member_bytes == a.member_bytes and cd.options == 3

@@ -8,8 +8,9 @@ receiver's buffered bytes / connection count stay within their limits.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import pytest
 import trio
@@ -92,10 +93,8 @@ async def closed_by_peer(stream: trio.SocketStream, timeout: float = 5.0) -> boo
 
 async def send_quietly(stream: trio.SocketStream, data: bytes) -> None:
     """The receiver may close the connection while we are still writing."""
-    try:
+    with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
         await stream.send_all(data)
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
 
 
 # --- ACK rules -----------------------------------------------------------------------------------
@@ -439,11 +438,17 @@ async def test_total_buffer_limit(caplog: pytest.LogCaptureFixture) -> None:
         await wait_until(lambda: r.buffered_bytes == 0)
 
 
-async def test_peer_that_never_reads_acks_is_closed(clock: trio.testing.MockClock) -> None:
-    r = Receiver(HOST_B, 0, Recorder(), ack_timeout=10.0)
-    async with serving(r) as port:
-        s = await connect(HOST_B, port)
-        s.socket.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
+async def test_peer_that_never_reads_acks_is_closed(
+    clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tribes")
+    r = Receiver(HOST_B, 0, Recorder(), ack_timeout=10.0, tx_buf_size=4096)
+    async with serving(r) as port, good_traffic(port, interval=1.0) as good:
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: no stalls
+        tsock = trio.socket.from_stdlib_socket(raw)
+        await tsock.connect((HOST_B, port))
+        s = trio.SocketStream(tsock)
         frame = package(2, b"")
 
         async def flood() -> None:
@@ -455,9 +460,13 @@ async def test_peer_that_never_reads_acks_is_closed(clock: trio.testing.MockCloc
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(flood)
-            await wait_until(lambda: r.connection_count == 0, timeout=600, step=1.0)
+            await wait_until(lambda: r.stats.accepted == 2 and r.stats.acks > 100)
+            await wait_until(lambda: r.connection_count == 1, timeout=600, step=1.0)
             nursery.cancel_scope.cancel()
         assert r.stats.acks > 0
+        [closed] = events(caplog, "connection_closed")
+        assert "does not read its acks" in closed.getMessage()
+        await good.grows()
         await s.aclose()
 
 

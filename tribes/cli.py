@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_demo_arguments(demo)
     # --- end of the app node's flags ---
+    _add_bench_parser(sub)  # `pytribes bench` (benchmarks/runner.py)
     return p
 
 
@@ -314,6 +315,35 @@ async def run_node(cfg: NodeConfig) -> int:
                 await node.stop()
             nursery.cancel_scope.cancel()
     return 1 if stopping.cancelled_caught else 0
+
+
+# --- pytribes bench (issues 4 and 6): flags and logic live in benchmarks/runner.py ------------
+
+
+def _add_bench_parser(sub: Any) -> None:
+    """Register `bench`; the runner is the source tree's benchmarks/ package (not installed), so
+    it is only offered from a checkout (benchmarks/ next to tribes/)."""
+    bench = sub.add_parser(
+        "bench",
+        help="benchmarks, pytribes vs the real Tomcat classes in one run",
+        description="Run the pytribes-vs-Java benchmarks (benchmarks/runner.py).",
+    )
+    root = str(Path(__file__).resolve().parent.parent)
+    if not (Path(root) / "benchmarks" / "runner.py").is_file():
+        bench.set_defaults(func=lambda a, o: _no_benchmarks())
+        return
+    if root not in sys.path:
+        sys.path.append(root)
+    import importlib
+
+    runner = importlib.import_module("benchmarks.runner")  # untyped on purpose: not in mypy's files
+    runner.add_arguments(bench)
+    bench.set_defaults(func=runner.run)
+
+
+def _no_benchmarks() -> int:
+    print("pytribes: error: `bench` needs a source checkout (benchmarks/)", file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,7 +19,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,7 +82,9 @@ def require_chromium() -> str:
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
     outcome = yield
     rep = outcome.get_result()
     setattr(item, f"rep_{rep.when}", rep)
@@ -126,9 +128,7 @@ class User:
         return self.client.cookie("JSESSIONID")
 
     def login(self, username: str = USER, password: str = PASSWORD) -> None:
-        r = self.client.post(
-            "/jw/web/login", form={"username": username, "password": password}
-        )
+        r = self.client.post("/jw/web/login", form={"username": username, "password": password})
         assert r.status == 303, f"login: {r.status} {r.text[:300]}"
         assert self.session_id, "login set no JSESSIONID cookie"
 
@@ -318,6 +318,18 @@ class Stack:
                 changed = True
         if changed:
             self.wait_cluster(40)
+        self.wait_round_robin(25 if changed else 15)
+
+    def wait_round_robin(self, timeout: float) -> None:
+        """Until two requests in a row through nginx reach both nodes (nginx takes a server it
+        saw fail back only after its fail_timeout, 10 s by default)."""
+        probe = WebClient(self.base_url, timeout=5)
+
+        def both() -> bool:
+            names = {probe.get("/jw/health").json().get("node") for _ in range(2)}
+            return names == set(self.nodes)
+
+        wait_until(both, timeout, "nginx round robin over both nodes", interval=0.5)
 
     def wait_balancer_uses_all(self, user: User, timeout: float = 20.0) -> None:
         """Until two monitor pages in a row come from different nodes (nginx takes a failed
@@ -374,7 +386,7 @@ class Stack:
         ):  # fmt: skip
             try:
                 step()
-            except BaseException as e:  # noqa: BLE001 - tear down the rest anyway
+            except BaseException as e:
                 errors.append(e)
         if errors:
             raise errors[0]

@@ -84,7 +84,7 @@ def wait_until(
             value = predicate()
             if value:
                 return value
-        except Exception as e:  # noqa: BLE001 - "not yet"
+        except Exception as e:
             last = e
         if time.monotonic() > deadline:
             extra = f" (last error: {last!r})" if last else ""
@@ -124,6 +124,35 @@ def _kill_leftovers() -> None:  # pragma: no cover - safety net only
             p.kill()
 
 
+#: Every child (and its children: nginx workers, Chromium's processes) carries this variable
+#: with the pid of the test process that started it, so that a later run can end what a run
+#: killed with SIGKILL left behind (`sweep_orphans`).
+OWNER_ENV = "PYTRIBES_TOPOLOGY_OWNER"
+_swept = False
+
+
+def sweep_orphans() -> list[int]:
+    """SIGKILLs the processes that earlier test runs of this harness started and whose test
+    process is gone (found by `OWNER_ENV` in /proc/*/environ); their pids."""
+    killed = []
+    me = str(os.getpid())
+    needle = f"{OWNER_ENV}=".encode()
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            env = (d / "environ").read_bytes()
+        except OSError:
+            continue
+        for item in env.split(b"\0"):
+            if item.startswith(needle):
+                owner = item[len(needle) :].decode(errors="replace")
+                if owner != me and owner.isdigit() and not _pid_alive(int(owner)):
+                    with contextlib.suppress(OSError):
+                        os.kill(int(d.name), signal.SIGKILL)
+                        killed.append(int(d.name))
+                break
+    return killed
+
+
 def netns_prefix(netns: str | None) -> list[str]:
     return ["ip", "netns", "exec", netns] if netns else []
 
@@ -154,8 +183,14 @@ class Proc:
         self.starts = 0
 
     def start(self) -> None:
+        global _swept
         if self.running:
             raise HarnessError(f"{self.name} is already running")
+        if not _swept:
+            _swept = True
+            sweep_orphans()
+        env = dict(os.environ if self.env is None else self.env)
+        env[OWNER_ENV] = str(os.getpid())
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as fh:
             fh.write(
@@ -168,7 +203,7 @@ class Proc:
                 stdin=subprocess.DEVNULL,
                 stdout=fh,
                 stderr=subprocess.STDOUT,
-                env=self.env,
+                env=env,
                 cwd=self.cwd,
                 start_new_session=True,
                 pass_fds=self.pass_fds,
@@ -225,11 +260,13 @@ class Proc:
         text = self.log_text()
         return f"--- {self.name} ({self.log_path}) ---\n" + "\n".join(text.splitlines()[-lines:])
 
-    def check_alive(self) -> None:
+    def check_alive(self) -> bool:
+        """True while running (or never started); HarnessError once it has exited."""
         if self.proc is not None and self.proc.poll() is not None:
             raise HarnessError(
                 f"{self.name} exited with {self.proc.returncode}\n" + self.log_tail()
             )
+        return True
 
 
 def run(argv: Sequence[str], *, check: bool = True, timeout: float = 30.0) -> str:
@@ -279,18 +316,17 @@ def netns_supported() -> str | None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Running (a zombie, killed but not yet reaped, counts as gone)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 def sweep_stale_topologies() -> list[str]:
     """Tears down what earlier runs that died (SIGKILL of pytest) left behind; the tags."""
-    swept = []
+    swept: list[str] = []
     if not STATE_DIR.is_dir():
         return swept
     for f in STATE_DIR.glob("*.json"):
@@ -347,6 +383,13 @@ class Topology:
             run(["ip", "link", "add", self.bridge, "type", "bridge"])
             self.links.append(self.bridge)
             self._save()
+            # bridged traffic between the hosts must not meet the machine's iptables FORWARD
+            # policy (a Docker engine sets it to DROP); older kernels lack the option
+            subprocess.run(
+                ["ip", "link", "set", "dev", self.bridge, "type", "bridge",
+                 "nf_call_iptables", "0", "nf_call_ip6tables", "0", "nf_call_arptables", "0"],
+                capture_output=True, check=False,
+            )  # fmt: skip
             run(["ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge])
             run(["ip", "link", "set", self.bridge, "up"])
         except BaseException:
@@ -517,7 +560,7 @@ class MariaDB:
         self.install()
         self.proc.start()
         wait_until(
-            lambda: self.proc.check_alive() or self._sql("SELECT 1", check=False)[0] == 0,
+            lambda: self.proc.check_alive() and self._sql("SELECT 1", check=False)[0] == 0,
             timeout,
             f"MariaDB on {self.host}:{self.port}",
             detail=self.proc.log_tail,
@@ -633,9 +676,7 @@ class Nginx:
             f"    fastcgi_temp_path {d}/tmp/fastcgi;\n"
             f"    uwsgi_temp_path {d}/tmp/uwsgi;\n"
             f"    scgi_temp_path {d}/tmp/scgi;\n"
-            "    server_tokens off;\n"
-            + "".join(ups)
-            + "    server {\n"
+            "    server_tokens off;\n" + "".join(ups) + "    server {\n"
             f"        listen {self.listen[0]}:{self.listen[1]};\n"
             "        server_name _;\n"
             f"{locations}"
@@ -656,8 +697,7 @@ class Nginx:
         self.proc = Proc("nginx", base, self.workdir / "nginx.out", netns=self.netns)
         self.proc.start()
         wait_until(
-            lambda: self.proc is not None
-            and (self.proc.check_alive() or port_open(*self.listen)),
+            lambda: self.proc is not None and (self.proc.check_alive() and port_open(*self.listen)),
             timeout,
             f"nginx on {self.base_url}",
             detail=self.log_tail,
@@ -848,8 +888,11 @@ class _FormParser(HTMLParser):
             self._form["fields"][a["name"]] = ""
         elif tag == "select" and "name" in a:
             self._select = a["name"]
-        elif tag == "option" and self._select and ("selected" in a or
-                                                   self._select not in self._form["fields"]):
+        elif (
+            tag == "option"
+            and self._select
+            and ("selected" in a or self._select not in self._form["fields"])
+        ):
             self._form["fields"][self._select] = a.get("value", "")
 
     def handle_endtag(self, tag: str) -> None:
@@ -1010,7 +1053,7 @@ class AppNode:
     def _peers_detail(self) -> str:
         try:
             return json.dumps(self.cluster(), indent=1)[:3000] + "\n" + self.proc.log_tail()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             return f"{e!r}\n" + self.proc.log_tail()
 
     def stop(self) -> None:
@@ -1199,11 +1242,12 @@ class Chromium:
         with self._cond:
             while True:
                 for ev in self.events[after:]:
-                    if ev.get("method") == method and (
-                        session is None or ev.get("sessionId") == session
+                    if (
+                        ev.get("method") == method
+                        and (session is None or ev.get("sessionId") == session)
+                        and (match is None or match(ev))
                     ):
-                        if match is None or match(ev):
-                            return ev
+                        return ev
                 left = deadline - time.monotonic()
                 if self._closed or left <= 0:
                     raise CdpError(f"no {method} event within {timeout} s")
@@ -1222,6 +1266,9 @@ class Chromium:
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
         )
         return page
+
+    def log_tails(self) -> str:
+        return self.proc.log_tail(40) if self.proc else ""
 
     def close(self) -> None:
         if self.proc is None:

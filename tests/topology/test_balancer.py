@@ -4,6 +4,7 @@ page's "Current" node alternates while every request sees the same logged-in ses
 
 from __future__ import annotations
 
+import itertools
 import time
 
 from tests.topology.conftest import USER, Stack
@@ -30,7 +31,7 @@ def test_login_records_and_monitor_through_round_robin(stack: Stack) -> None:
         assert user.attribute(data, "username") == USER
         assert data["metadata"]["principal"] == USER
     assert set(served) == set(stack.nodes), served
-    assert all(a != b for a, b in zip(served, served[1:], strict=False)), served
+    assert all(a != b for a, b in itertools.pairwise(served)), served
 
     # records: created and edited through the HTML forms, seen by both nodes (shared MariaDB)
     stamp = time.strftime("%H%M%S")
@@ -38,9 +39,9 @@ def test_login_records_and_monitor_through_round_robin(stack: Stack) -> None:
     rid = user.create_record(name, email="ada@example.org", notes="first draft")
     user.edit_record(rid, notes="edited through the balancer", email="ada@lovelace.example")
     for _ in range(2):  # one list from each node
-        page = user.records_page()
-        assert name in page
-        assert "ada@lovelace.example" in page
+        listing = user.records_page()
+        assert name in listing
+        assert "ada@lovelace.example" in listing
         rec = next(x for x in user.records() if x["id"] == rid)
         assert rec["notes"] == "edited through the balancer"
 
@@ -48,8 +49,8 @@ def test_login_records_and_monitor_through_round_robin(stack: Stack) -> None:
     pages = [user.monitor() for _ in range(6)]
     currents = [p.current for p in pages]
     assert set(currents) == set(stack.nodes), currents
-    assert all(a != b for a, b in zip(currents, currents[1:], strict=False)), currents
-    for prev, page in zip(pages, pages[1:], strict=False):
+    assert all(a != b for a, b in itertools.pairwise(currents)), currents
+    for prev, page in itertools.pairwise(pages):
         assert page.previous == prev.current, "lastNode written on the other node is seen"
         assert page.hits is not None and prev.hits is not None
         assert page.hits == prev.hits + 1, [p.hits for p in pages]

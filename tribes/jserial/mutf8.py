@@ -36,13 +36,14 @@ def _split_surrogates(m: re.Match[str]) -> str:
 
 def encode(s: str) -> bytes:
     """Encode `s` as modified UTF-8 (without the u2 length prefix)."""
+    # (`0 in b` is an order of magnitude faster than `b"\x00" in b` on CPython.)
     if s.isascii():
         b = s.encode("ascii")
-        return b.replace(b"\x00", b"\xc0\x80") if b"\x00" in b else b
+        return b.replace(b"\x00", b"\xc0\x80") if 0 in b else b
     if _NON_BMP.search(s) is not None:
         s = _NON_BMP.sub(_split_surrogates, s)
     b = s.encode("utf-8", "surrogatepass")
-    return b.replace(b"\x00", b"\xc0\x80") if b"\x00" in b else b
+    return b.replace(b"\x00", b"\xc0\x80") if 0 in b else b
 
 
 def encoded_length(s: str) -> int:

@@ -24,6 +24,9 @@ from .membership import MemberMessage, member_message_from_java, member_message_
 from .rpc import NoRpcChannelReply, RpcMessage, rpc_from_java, rpc_to_java
 from .session import SessionMessage, session_message_from_java, session_message_to_java
 
+#: As a plain int: `int & IntFlag` goes through the enum machinery (~0.4 µs).
+_BYTE_MESSAGE = int(SendOptions.BYTE_MESSAGE)
+
 
 @dataclass(slots=True)
 class TcpPing:
@@ -70,7 +73,7 @@ def decode_payload(
         return TcpPing()
     if payload == TCP_FAIL_DETECT:
         return FailDetectProbe()
-    if options & SendOptions.BYTE_MESSAGE:
+    if options & _BYTE_MESSAGE:
         return ByteMessage(payload)
     if payload.startswith(SMI_PREFIX):
         msg = decode_session_message(payload, limits, SessionMessage)

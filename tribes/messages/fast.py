@@ -37,6 +37,7 @@ from ..jserial.constants import (
     TC_EXCEPTION,
     TC_LONGSTRING,
     TC_NULL,
+    TC_REFERENCE,
     TC_RESET,
     TC_STRING,
 )
@@ -58,6 +59,8 @@ _I4: Final = struct.Struct(">i")
 _I8: Final = struct.Struct(">q")
 _I4I4: Final = struct.Struct(">ii")
 _REF: Final = struct.Struct(">Bi")
+_STRING_HEAD: Final = struct.Struct(">BH")
+_LONG_STRING_HEAD: Final = struct.Struct(">Bq")
 #: ClusterMessageBase.timestamp, then mEvtType, serializationTimestamp, timestampSet.
 _SMI_PRIMS: Final = struct.Struct(">qiq?")
 #: The byte[] class descriptor as the first array of a stream writes it (TC_ARRAY included).
@@ -123,8 +126,8 @@ def _string_bytes(s: object) -> bytes:
     b = mutf8.encode(s)  # type: ignore[arg-type]
     n = len(b)
     if n <= 0xFFFF:
-        return b"t" + _U2.pack(n) + b
-    return b"|" + _I8.pack(n) + b
+        return _STRING_HEAD.pack(TC_STRING, n) + b
+    return _LONG_STRING_HEAD.pack(TC_LONGSTRING, n) + b
 
 
 def encode_session_message(m: Any) -> bytes | None:
@@ -280,43 +283,99 @@ def _flush(out: bytearray, buf: bytearray) -> None:
     buf.clear()
 
 
+#: Modified UTF-8 with its u2 length of the short strings written with writeUTF (attribute
+#: names, session ids): the same few recur in every message.  Bounded: cleared when full.
+_UTF_CACHE: dict[str, bytes] = {}
+_UTF_CACHE_MAX: Final = 2048
+_UTF_CACHE_LEN: Final = 128
+
+
 def _utf(s: str) -> bytes:
-    b = mutf8.encode(s)
-    if len(b) > 0xFFFF:
+    """`writeUTF` bytes (u2 length + modified UTF-8); misses beyond 65535 encoded bytes."""
+    b = _UTF_CACHE.get(s) if type(s) is _STR else None
+    if b is not None:
+        return b
+    e = mutf8.encode(s)
+    n = len(e)
+    if n > 0xFFFF:
         raise _Miss
-    return _U2.pack(len(b)) + b
+    b = _U2.pack(n) + e
+    if type(s) is _STR and len(s) <= _UTF_CACHE_LEN:
+        if len(_UTF_CACHE) >= _UTF_CACHE_MAX:
+            _UTF_CACHE.clear()
+        _UTF_CACHE[s] = b
+    return b
+
+
+#: A block record holding one action up to its has-value flag: TC_BLOCKDATA, its length,
+#: type, action (the u2 length + name and the flag follow).
+_BLOCK_ACTION: Final = struct.Struct(">BBii")
 
 
 def encode_delta(session_id: str, record_all: bool, actions: list[Any]) -> bytes | None:
     """`DeltaRequest.encode()` of these fields, or None."""
     try:
-        w = ObjectWriter()
-        out = w._out
-        handles = w._handles
-        objs = w._objs
+        out = bytearray(STREAM_HEADER)
+        # The writer's handle table, kept here while only Strings are written; an ObjectWriter
+        # takes it over at the first other value.
+        handles: dict[int, int] = {}
+        objs: list[object] = []
+        w: ObjectWriter | None = None
+        # Block data not yet written: the stream head, then actions without a value.
         buf = bytearray(_utf(session_id))
         buf.append(1 if record_all else 0)
         buf += _I4.pack(len(actions))
         pack2 = _I4I4.pack
+        cache = _UTF_CACHE
         for a in actions:
             value = a.value
-            buf += pack2(a.type, a.action)
-            buf += _utf(a.name)
+            name = a.name
+            nb = cache.get(name) if type(name) is _STR else None
+            if nb is None:
+                nb = _utf(name)
             if value is None:
+                buf += pack2(a.type, a.action)
+                buf += nb
                 buf.append(0)
                 continue
-            buf.append(1)
-            _flush(out, buf)
+            # The block data up to the value is flushed before it, as Java does.
+            if buf or len(nb) > 0xFF - 9:
+                buf += pack2(a.type, a.action)
+                buf += nb
+                buf.append(1)
+                _flush(out, buf)
+            else:  # the usual case: just this action, one short record
+                out += _BLOCK_ACTION.pack(TC_BLOCKDATA, len(nb) + 9, a.type, a.action)
+                out += nb
+                out.append(1)
             if type(value) is _STR:
-                h = handles.get(id(value))
+                vid = id(value)
+                h = handles.get(vid)
                 if h is not None:
-                    out += _REF.pack(0x71, h + BASE_WIRE_HANDLE)
+                    out += _REF.pack(TC_REFERENCE, h + BASE_WIRE_HANDLE)
+                    continue
+                handles[vid] = len(objs)
+                objs.append(value)
+                if value.isascii():  # mutf8.encode, inlined
+                    vb = value.encode("ascii")
+                    if 0 in vb:
+                        vb = vb.replace(b"\x00", b"\xc0\x80")
                 else:
-                    handles[id(value)] = len(objs)
-                    objs.append(value)
-                    out += _string_bytes(value)
+                    vb = mutf8.encode(value)
+                if len(vb) <= 0xFFFF:
+                    out += _STRING_HEAD.pack(TC_STRING, len(vb))
+                else:
+                    out += _LONG_STRING_HEAD.pack(TC_LONGSTRING, len(vb))
+                out += vb
             else:
+                if w is None:
+                    w = ObjectWriter()
+                    w._out = out
+                    w._handles = handles
+                    w._objs = objs
                 w.write_object(value)
+                handles = w._handles
+                objs = w._objs
         if buf:
             _flush(out, buf)
         return bytes(out)
@@ -373,6 +432,10 @@ def _read_utf(run: bytes, p: int) -> tuple[str, int]:
 _NOT_A_VALUE: Final = frozenset(
     (TC_BLOCKDATA, TC_BLOCKDATALONG, TC_ENDBLOCKDATA, TC_RESET, TC_EXCEPTION)
 )
+#: type, action and the u2 length of the name of one action.
+_ACTION_HEAD: Final = struct.Struct(">iiH")
+#: The same behind a TC_BLOCKDATA record header.
+_RECORD_ACTION: Final = struct.Struct(">BBiiH")
 
 
 def decode_delta[A](
@@ -389,40 +452,95 @@ def decode_delta[A](
         if end > limits.max_total_bytes or not buf.startswith(STREAM_HEADER):
             return None
         max_block = limits.max_block_bytes
-        run, pos = _block_run(buf, 4, end, max_block)
-        sid, p = _read_utf(run, 0)
-        record_all = run[p] != 0
-        count = _I4.unpack_from(run, p + 1)[0]
+        max_string = limits.max_string_length
+        max_handles = limits.max_handles
+        # Block data is read from `rb`, positions p..rend: `buf` itself for a single record (no
+        # copy), else the records joined; `pos` is where the stream continues after them.
+        rb, pos = _block_run(buf, 4, end, max_block)
+        sid, p = _read_utf(rb, 0)
+        rend = len(rb)
+        if p + 5 > rend:
+            return None
+        record_all = rb[p] != 0
+        count = _I4.unpack_from(rb, p + 1)[0]
         p += 5
         if not 0 <= count <= max_actions:
             return None
         actions: list[A] = []
+        # The reader's handle table: Strings and references to them are read here; any other
+        # value by a generic reader working on the same table.
+        handles: list[object] = []
         reader: _Reader | None = None
-        unpack2 = _I4I4.unpack_from
+        head = _ACTION_HEAD.unpack_from
+        record = _RECORD_ACTION.unpack_from
         for _ in range(count):
-            type_, action = unpack2(run, p)
-            name, p = _read_utf(run, p + 8)
-            has = run[p] != 0
-            p += 1
-            value: object = None
-            if has:
-                if p != len(run):
+            if p == rend:
+                # Block data used up: the usual next content is one short record holding
+                # exactly this action, read in place; anything else is joined into `rb`.
+                if pos + 12 <= end:
+                    tc, blen, type_, action, n = record(buf, pos)
+                    if tc == TC_BLOCKDATA and blen == n + 11 and pos + blen + 2 <= end:
+                        q = pos + 12 + n
+                        b = buf[pos + 12 : q]
+                        name = b.decode("ascii") if b.isascii() else mutf8.decode(b)
+                        pos = q + 1
+                        if not buf[q]:
+                            actions.append(make(type_, action, name, None))
+                            continue
+                        rend = -1  # (marks the action as read)
+                if rend != -1:
+                    rb, pos = _block_run(buf, pos, end, max_block)
+                    p = 0
+                    rend = len(rb)
+                    if not rend:
+                        return None
+            if rend != -1:
+                type_, action, n = head(rb, p)
+                q = p + 10 + n
+                if q >= rend:  # the name and the has-value flag are within the block data
                     return None
+                b = rb[p + 10 : q]
+                name = b.decode("ascii") if b.isascii() else mutf8.decode(b)
+                p = q + 1
+                if not rb[q]:
+                    actions.append(make(type_, action, name, None))
+                    continue
+                if p != rend:
+                    return None
+            else:
+                p = rend = 0
+            # The value, right after the block data.
+            value: object
+            tc = buf[pos]
+            if tc == TC_STRING:
+                n = (buf[pos + 1] << 8) | buf[pos + 2]
+                start = pos + 3
+                pos = start + n
+                if pos > end or n > max_string or len(handles) >= max_handles:
+                    return None
+                b = buf[start:pos]
+                sv = b.decode("ascii") if b.isascii() else mutf8.decode(b)
+                value = sv if len(sv) > 1 else _new_str(_JStr, sv)
+                handles.append(value)
+            elif tc == TC_REFERENCE:
+                h = _I4.unpack_from(buf, pos + 1)[0] - BASE_WIRE_HANDLE
+                if not 0 <= h < len(handles):
+                    return None
+                value = handles[h]
+                if value is None:
+                    return None
+                pos += 5
+            elif tc in _NOT_A_VALUE:
+                return None
+            else:
                 if reader is None:
                     reader = _Reader(buf, limits, None, True)
-                tc = buf[pos]
-                if tc == TC_STRING:
-                    reader.pos = pos + 1
-                    value = reader.string_body(False)
-                elif tc in _NOT_A_VALUE:
-                    return None
-                else:
-                    reader.pos = pos
-                    value = reader.content()
-                run, pos = _block_run(buf, reader.pos, end, max_block)
-                p = 0
+                    reader.handles = handles
+                reader.pos = pos
+                value = reader.content()
+                pos = reader.pos
             actions.append(make(type_, action, name, value))
-        if p != len(run) or pos != end:
+        if p != rend or pos != end:
             return None
         return sid, record_all, actions
     except Exception:

@@ -99,9 +99,12 @@ def member_message_to_java(msg: MemberMessage) -> JavaObject:
 def member_message_from_java(obj: JavaObject) -> MemberMessage:
     if obj.class_name != MEMBER_MESSAGE.name:
         raise ProtocolError(f"not a MemberMessage: {obj.class_name}")
-    msgtype = obj.field("msgtype")
-    mid = obj.field("membershipId")
-    raw = obj.field("member")
+    try:
+        msgtype = obj.field("msgtype")
+        mid = obj.field("membershipId")
+        raw = obj.field("member")
+    except KeyError as e:  # a descriptor of that name with other fields: a protocol violation
+        raise ProtocolError(str(e.args[0])) from None
     if not isinstance(msgtype, int) or not isinstance(mid, bytes):
         raise ProtocolError("MemberMessage fields have the wrong types")
     return MemberMessage(msgtype, None if raw is None else member_from_java(raw), mid)

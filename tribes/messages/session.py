@@ -111,13 +111,16 @@ def session_message_from_java(obj: JavaObject) -> SessionMessage:
     if obj.class_name != SESSION_MESSAGE_IMPL.name:
         raise ProtocolError(f"not a SessionMessageImpl: {obj.class_name}")
     f = obj.field
-    event, ts, ts_set, base = (
-        f("mEvtType"),
-        f("serializationTimestamp"),
-        f("timestampSet"),
-        f("timestamp", 0),
-    )
-    ctx, payload, sid, uid = f("mContextName"), f("mSession"), f("mSessionID"), f("uniqueId")
+    try:
+        event, ts, ts_set, base = (
+            f("mEvtType"),
+            f("serializationTimestamp"),
+            f("timestampSet"),
+            f("timestamp", 0),
+        )
+        ctx, payload, sid, uid = f("mContextName"), f("mSession"), f("mSessionID"), f("uniqueId")
+    except KeyError as e:  # a descriptor of that name with other fields: a protocol violation
+        raise ProtocolError(str(e.args[0])) from None
     if not (isinstance(event, int) and isinstance(ts, int) and isinstance(base, int)):
         raise ProtocolError("SessionMessageImpl primitive fields have the wrong types")
     for name, v in (("mContextName", ctx), ("mSessionID", sid), ("uniqueId", uid)):

@@ -12,7 +12,10 @@ MessageDispatchInterceptor queueing).
   Tomcat's thread pool, which can reorder, messages for the same destination list are sent one
   after another in queue order (one lane per destination list); they arrive in order whenever
   the sender reuses the same pooled connection, which it does unless a concurrent synchronous
-  send holds it.  Failures of queued sends are only logged and passed to `on_faulty`.  An
+  send holds it.  Consecutive queued packages without USE_ACK for the same destinations are
+  written with one send (up to `BATCH_BYTES`); the bytes on the wire are the same packages, and
+  a failure resends the whole batch once, as Tomcat resends a message.
+  Failures of queued sends are only logged and passed to `on_faulty`.  An
   asynchronous send on a channel that is not running is sent synchronously.
 * The local member's alive time is uptime: ``wall-clock ms - start_time_ms`` (the membership
   service start given by the caller), patched into the cached member bytes at most once per
@@ -48,6 +51,21 @@ class QueueFull(TribesError):
 
 
 _Item = tuple[list[Member], bytes, int]
+_USE_ACK = 0x2
+#: Queued no-ACK packages for the same destinations are written together up to this size.
+BATCH_BYTES = 256 << 10
+
+
+def _batch(lane: deque[_Item]) -> tuple[int, bytes]:
+    """Consecutive queued packages without USE_ACK, joined for one write (same wire bytes)."""
+    frames: list[bytes] = []
+    total = 0
+    for _, frame, options in lane:
+        if options & _USE_ACK or (frames and total + len(frame) > BATCH_BYTES):
+            break
+        frames.append(frame)
+        total += len(frame)
+    return len(frames), b"".join(frames)
 
 
 class Channel:
@@ -219,14 +237,17 @@ class Channel:
         try:
             while lane:
                 members, frame, options = lane[0]
+                count, data = 1, frame
+                if not options & _USE_ACK and len(lane) > 1:
+                    count, data = _batch(lane)
                 try:
                     async with self._workers:
-                        result = await self.sender.send(members, frame, options)
+                        result = await self.sender.send(members, data, options)
                 except trio.ClosedResourceError:
                     result = SendResult()
                 finally:
-                    lane.popleft()
-                    self._queued_bytes -= len(frame)
+                    for _ in range(count):
+                        self._queued_bytes -= len(lane.popleft()[1])
                 if result.faulty:
                     log_event(
                         "async_send_failed",

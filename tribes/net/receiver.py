@@ -16,12 +16,17 @@
   `partial_timeout`; a fully idle one only after the generous `idle_timeout` (Tomcat never
   closes idle connections and its pooled senders may stay idle for minutes).  Buffered bytes are
   bounded per connection by the decoder and in total by `max_buffered_total`.
+* Socket buffers: `rx_buf_size`/`tx_buf_size` (Tomcat's rxBufSize 65536 / txBufSize 25188) are
+  left to the kernel's autotuning unless given.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import math
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -31,7 +36,7 @@ from ..errors import ProtocolError
 from ..wire.channel_data import ChannelData, decode_channel_data
 from ..wire.framing import ACK, DEFAULT_MAX_PACKAGE, FAIL_ACK, FrameDecoder
 from ..wire.probes import TCP_FAIL_DETECT, TCP_PING_DATA
-from .transport import describe, log_event, peer_of
+from .transport import describe, format_peer, log_event, tune_socket
 
 Handler = Callable[[ChannelData], Awaitable[None]]
 
@@ -39,6 +44,8 @@ _PROBE_LEN = len(TCP_PING_DATA)
 _PROBES = (TCP_FAIL_DETECT, TCP_PING_DATA)
 _USE_ACK = 0x2
 _SYNC_ACK = 0x4
+#: accept() errors that mean "out of resources": back off instead of dying.
+_ACCEPT_BACKOFF = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 
 
 @dataclass(slots=True)
@@ -57,6 +64,17 @@ class ReceiverStats:
     handler_errors: int = 0
     acks: int = 0
     fail_acks: int = 0
+
+
+def _refresh_idle(scope: trio.CancelScope, now: float, idle: float) -> None:
+    """Set the idle deadline, unless the current one is within 1 % of it (a cheap no-op)."""
+    if idle == math.inf:
+        if scope.deadline != math.inf:
+            scope.deadline = math.inf
+        return
+    target = now + idle
+    if not target - idle * 0.01 <= scope.deadline <= target:
+        scope.deadline = target
 
 
 class _Conn:
@@ -98,6 +116,8 @@ class Receiver:
         read_size: int = 65536,
         max_buffered_total: int = 256 << 20,
         ack_timeout: float = 30.0,
+        rx_buf_size: int | None = None,
+        tx_buf_size: int | None = None,
     ) -> None:
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
@@ -111,6 +131,8 @@ class Receiver:
         self.read_size = read_size
         self.max_buffered_total = max(max_buffered_total, max_package + read_size + 18)
         self.ack_timeout = ack_timeout
+        self.rx_buf_size = rx_buf_size
+        self.tx_buf_size = tx_buf_size
         self.stats = ReceiverStats()
         self._conns: dict[int, _Conn] = {}
         self._next_id = 0
@@ -119,7 +141,6 @@ class Receiver:
         self._episode_refused = 0
         self._episode_evicted = 0
         self._serve_scope: trio.CancelScope | None = None
-        self._listeners: list[trio.SocketListener] = []
 
     # --- introspection ---------------------------------------------------------------------------
 
@@ -141,45 +162,80 @@ class Receiver:
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         """Bind, report the port to `task_status`, accept until cancelled or `close()`d."""
-        listeners = await trio.open_tcp_listeners(self._port, host=self.bind_host)
-        self._listeners = listeners
-        self._port = listeners[0].socket.getsockname()[1]
+        listener = await self._bind()
+        self._port = listener.getsockname()[1]
         log_event("receiver_listening", level=logging.DEBUG, host=self.bind_host, port=self._port)
         try:
             with trio.CancelScope() as scope:
                 self._serve_scope = scope
                 async with trio.open_nursery() as nursery:
-                    for listener in listeners:
-                        nursery.start_soon(self._accept_loop, listener, nursery)
+                    nursery.start_soon(self._accept_loop, listener, nursery)
                     task_status.started(self._port)
         finally:
             self._serve_scope = None
-            for listener in listeners:
-                listener.socket.close()
-            self._listeners = []
+            trio.lowlevel.notify_closing(listener)
+            listener.close()
+
+    async def _bind(self) -> socket.socket:
+        infos = await trio.socket.getaddrinfo(
+            self.bind_host, self._port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        family, type_, proto, _, addr = infos[0]
+        sock = socket.socket(family, type_, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # accepted sockets inherit the buffer sizes
+            if self.rx_buf_size is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rx_buf_size)
+            if self.tx_buf_size is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.tx_buf_size)
+            sock.bind(addr)
+            sock.listen(socket.SOMAXCONN)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     def close(self) -> None:
         """Stop accepting and close every connection (serve() returns)."""
         if self._serve_scope is not None:
             self._serve_scope.cancel()
 
-    async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+    async def _accept_loop(self, listener: socket.socket, nursery: trio.Nursery) -> None:
+        backing_off = False
         while True:
-            stream = await listener.accept()
+            await trio.lowlevel.wait_readable(listener)
+            try:
+                sock, addr = listener.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                continue
+            except OSError as e:
+                if e.errno not in _ACCEPT_BACKOFF:
+                    raise
+                if not backing_off:
+                    log_event("accept_error", level=logging.ERROR, error=describe(e))
+                    backing_off = True
+                await trio.sleep(0.1)
+                continue
+            backing_off = False
+            peer = format_peer(addr)
             if len(self._conns) >= self.max_connections and not self._evict_one():
                 self.stats.refused += 1
                 self._episode_refused += 1
-                self._limit_reached(peer_of(stream))
-                stream.socket.close()
+                self._limit_reached(peer)
+                sock.close()
                 continue
             if self._limit_episode and len(self._conns) < self.max_connections - 1:
                 self._limit_cleared()
+            sock.setblocking(False)
+            tune_socket(sock)
             self.stats.accepted += 1
-            conn = _Conn(peer_of(stream), FrameDecoder(self.max_package), trio.current_time())
+            conn = _Conn(peer, FrameDecoder(self.max_package), trio.current_time())
             cid = self._next_id
             self._next_id += 1
             self._conns[cid] = conn
-            nursery.start_soon(self._run_connection, cid, conn, stream)
+            nursery.start_soon(self._run_connection, cid, conn, sock)
 
     def _evict_one(self) -> bool:
         """Make room by closing the oldest connection that never delivered a package."""
@@ -228,11 +284,11 @@ class Receiver:
 
     # --- one connection --------------------------------------------------------------------------
 
-    async def _run_connection(self, cid: int, conn: _Conn, stream: trio.SocketStream) -> None:
+    async def _run_connection(self, cid: int, conn: _Conn, sock: socket.socket) -> None:
         reason: str | None = None
         try:
             with conn.scope:
-                reason = await self._read_loop(conn, stream)
+                reason = await self._read_loop(conn, sock)
             if conn.scope.cancelled_caught and reason is None and not conn.evicted:
                 reason = self._timeout_reason(conn)
         except ProtocolError as e:
@@ -244,11 +300,12 @@ class Receiver:
                 error=str(e),
                 packages=conn.packages,
             )
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+        except OSError as e:
             log_event("connection_lost", level=logging.INFO, peer=conn.peer, error=describe(e))
         finally:
             self._forget(cid, conn)
-            stream.socket.close()
+            trio.lowlevel.notify_closing(sock)
+            sock.close()
         if conn.evicted:
             log_event("connection_evicted", level=logging.DEBUG, peer=conn.peer)
         elif reason is not None:
@@ -270,21 +327,37 @@ class Receiver:
         self.stats.closed_idle += 1
         return "idle timeout"
 
-    async def _read_loop(self, conn: _Conn, stream: trio.SocketStream) -> str | None:
-        """Returns a reason to log when the connection ends for a reason worth logging."""
+    async def _read_loop(self, conn: _Conn, sock: socket.socket) -> str | None:
+        """Returns a reason to log when the connection ends for a reason worth logging.
+
+        Deadlines: while a package is incomplete (or none has arrived yet) the connection must
+        make it complete within `partial_timeout` of the moment we started waiting for it;
+        otherwise it may stay idle for `idle_timeout`.  The idle deadline is refreshed lazily
+        (only when it has drifted by 1 %), so the hot path rarely touches the cancel scope; the
+        time a handler runs counts as activity, not as idleness, up to `idle_timeout`.
+        """
         decoder = conn.decoder
         scope = conn.scope
         read_size = self.read_size
+        idle = self.idle_timeout
+        current_time = trio.current_time
+        wait_readable = trio.lowlevel.wait_readable
         # A fresh connection must start its first package promptly (Tomcat writes at once).
         waiting_since = conn.accepted_at
         while True:
             if decoder.buffered or conn.packages == 0:
-                scope.deadline = waiting_since + self.partial_timeout
+                deadline = waiting_since + self.partial_timeout
+                if scope.deadline != deadline:
+                    scope.deadline = deadline
             else:
-                scope.deadline = trio.current_time() + self.idle_timeout
-            chunk = await stream.receive_some(read_size)
+                _refresh_idle(scope, current_time(), idle)
+            await wait_readable(sock)
             if conn.evicted:
                 return None
+            try:
+                chunk = sock.recv(read_size)
+            except BlockingIOError:
+                continue
             if not chunk:
                 if decoder.buffered:
                     return "closed by peer inside a package"
@@ -299,14 +372,14 @@ class Receiver:
                 self.stats.closed_buffer_limit += 1
                 return f"buffer limit of {self.max_buffered_total} bytes for all connections"
             if packages:
-                scope.deadline = math.inf
+                _refresh_idle(scope, current_time(), idle)  # lifts a partial-package deadline
                 for data in packages:
-                    await self._process(conn, stream, data)
-                waiting_since = trio.current_time()
-            elif before == 0:
-                waiting_since = trio.current_time() if conn.packages else waiting_since
+                    await self._process(conn, sock, data)
+                waiting_since = current_time()
+            elif before == 0 and conn.packages:
+                waiting_since = current_time()
 
-    async def _process(self, conn: _Conn, stream: trio.SocketStream, data: bytes) -> None:
+    async def _process(self, conn: _Conn, sock: socket.socket, data: bytes) -> None:
         cd = decode_channel_data(data)
         conn.packages += 1
         stats = self.stats
@@ -315,7 +388,7 @@ class Receiver:
         use_ack = opts & _USE_ACK
         sync = use_ack and opts & _SYNC_ACK
         if use_ack and not sync:
-            await self._write(conn, stream, ACK)
+            await self._write(conn, sock, ACK)
             stats.acks += 1
         msg = cd.message
         if len(msg) == _PROBE_LEN and msg in _PROBES:
@@ -334,20 +407,33 @@ class Receiver:
                     error=describe(e),
                 )
                 if sync:
-                    await self._write(conn, stream, FAIL_ACK)
+                    await self._write(conn, sock, FAIL_ACK)
                     stats.fail_acks += 1
                 return
         if sync:
-            await self._write(conn, stream, ACK)
+            await self._write(conn, sock, ACK)
             stats.acks += 1
 
-    async def _write(self, conn: _Conn, stream: trio.SocketStream, data: bytes) -> None:
+    async def _write(self, conn: _Conn, sock: socket.socket, data: bytes) -> None:
+        """Write an ACK: one send() normally does it; otherwise wait, within `ack_timeout`."""
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):
+            return
         # A peer that stops reading its ACKs must not pin this task for ever.
-        conn.scope.deadline = trio.current_time() + self.ack_timeout
+        scope = conn.scope
+        saved = scope.deadline
+        scope.deadline = trio.current_time() + self.ack_timeout
         conn.writing = True
-        await stream.send_all(data)
+        view = memoryview(data)[sent:]
+        while view:
+            await trio.lowlevel.wait_writable(sock)
+            with contextlib.suppress(BlockingIOError):
+                view = view[sock.send(view) :]
         conn.writing = False
-        conn.scope.deadline = math.inf
+        scope.deadline = saved
 
 
 __all__ = ["Handler", "Receiver", "ReceiverStats"]

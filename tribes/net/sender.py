@@ -6,7 +6,10 @@
   time and keeps per-message order.
 * One message in flight per connection: with USE_ACK exactly one package is read back (ACK_DATA
   = delivered, FAIL_ACK_DATA = `RemoteProcessError`, anything else ignored); without USE_ACK the
-  write completes the send, followed by NioSender's non-blocking health read (EOF = failure).
+  write completes the send.  NioSender's non-blocking health read (EOF = failure, resend) is
+  done *before* reusing a pooled connection instead of after the write: a connection the peer
+  closed is replaced before anything is written to it, and a message the peer did read is never
+  resent because of a FIN that arrived just after it.
 * Retry like AbstractSender(maxRetryAttempts=1): on any failure the connection is dropped and the
   same bytes are resent once on a fresh connection (a FAIL_ACK resends once too, on the same,
   still consistent, connection), then the member is reported faulty.
@@ -228,11 +231,9 @@ class Sender:
                 try:
                     if conn is None:
                         conn = pool.take_idle() or await self._connect(pool)
-                    await conn.stream.send_all(frame)
+                    await _write_frame(conn, frame)
                     if want_ack:
                         await self._read_ack(conn)
-                    elif conn.peer_closed():
-                        raise ConnectionResetError("connection closed by the peer")
                     pool.release(conn)
                     conn = None
                     return
@@ -281,6 +282,7 @@ class Sender:
     @staticmethod
     async def _read_ack(conn: _PooledConn) -> None:
         pending = conn.pending
+        raw = conn.raw
         while True:
             while pending:
                 data = pending.popleft()
@@ -288,7 +290,12 @@ class Sender:
                     return
                 if data == FAIL_ACK_DATA:
                     raise RemoteProcessError("the receiver answered FAIL_ACK")
-            chunk = await conn.stream.receive_some(ACK_MAX_PACKAGE)
+            # The ACK cannot be there yet: wait first, then one recv (no failed try first).
+            await trio.lowlevel.wait_readable(raw)
+            try:
+                chunk = raw.recv(ACK_MAX_PACKAGE)
+            except BlockingIOError:
+                continue
             if not chunk:
                 raise ConnectionResetError("connection closed while waiting for the ACK")
             pending.extend(conn.decoder.feed(chunk))
@@ -333,6 +340,16 @@ class Sender:
             read_timeout=read_timeout,
             option_flag=option_flag,
         )
+
+
+async def _write_frame(conn: Connection, frame: bytes) -> None:
+    """Write a whole frame: one send() normally does it; the rest waits for the socket."""
+    try:
+        sent = conn.raw.send(frame)
+    except BlockingIOError:
+        sent = 0
+    if sent < len(frame):
+        await conn.stream.send_all(memoryview(frame)[sent:])
 
 
 def fail_detect_frame(local_member_bytes: bytes, *, read_test: bool, option_flag: int = 0) -> bytes:

@@ -143,7 +143,7 @@ class Connection:
         self.stream.socket.close()
 
     def peer_closed(self) -> bool:
-        """Non-blocking health check, like NioSender's read after a write.
+        """Non-blocking health check (NioSender reads after each write; we check before use).
 
         Stray bytes waiting on the socket are read and thrown away.  True when the peer has
         closed (EOF) or the socket is in error.

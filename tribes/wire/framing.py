@@ -8,6 +8,8 @@ a `FramingError` naming the stream offset.
 
 from __future__ import annotations
 
+import struct
+
 from ..errors import FramingError
 
 START = b"FLT2002"
@@ -18,6 +20,8 @@ OVERHEAD = HEADER + len(END)
 #: `transport.Constants.ACK_DATA` / `FAIL_ACK_DATA`: the only bytes a receiver writes back.
 ACK_DATA = b"\x06\x02\x03"
 FAIL_ACK_DATA = b"\x0b\x00\x05"
+
+_I4 = struct.Struct(">i")
 
 #: Default cap on one package's data; Tomcat has none, a 100 kB session delta is common.
 DEFAULT_MAX_PACKAGE = 8 << 20
@@ -57,6 +61,31 @@ class FrameDecoder:
         """Add bytes; return the data of every package completed by them, in order."""
         if self._broken is not None:
             raise self._broken
+        if not self._buf and type(chunk) is bytes:
+            # Fast path, nothing buffered: take the whole packages straight out of the chunk
+            # (no copy into the buffer and back); anything else goes the buffered way below.
+            n = len(chunk)
+            out: list[bytes] = []
+            pos = 0
+            max_package = self.max_package
+            while n - pos >= OVERHEAD and chunk.startswith(START, pos):
+                length = _I4.unpack_from(chunk, pos + 7)[0]
+                end = pos + HEADER + length
+                if length < 0 or length > max_package or n < end + 7:
+                    break
+                if not chunk.startswith(END, end):
+                    break
+                out.append(chunk[pos + HEADER : end])
+                pos = end + 7
+            if pos:
+                self._consumed += pos
+                if pos == n:
+                    return out
+                out += self._feed(memoryview(chunk)[pos:])
+                return out
+        return self._feed(chunk)
+
+    def _feed(self, chunk: bytes | bytearray | memoryview) -> list[bytes]:
         buf = self._buf
         buf += chunk
         out: list[bytes] = []
