@@ -4,6 +4,7 @@ against the real Tomcat classes in the same run.  Goal (issue 2): <= 20 µs for 
 round trip.
 
     python -m benchmarks.bench_codec [--quick] [--json] [--no-java] [--tomcat-version 9|10]
+                                     [--jvm-option=-XX:+UseParallelGC ...]
 
 pytribes: `encode` / `decode` below, timed in this process.  Java: benchmarks/java/codec/
 CodecBench.java, compiled against the Debian Tomcat jars (benchmarks/javabuild.py) and run once:
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -101,9 +103,9 @@ def python_side(quick: bool) -> dict[int, dict[str, Any]]:
         assert decode(frame) == req
         out[n] = {
             "frame": frame,
-            "encode": run_times(lambda req=req: encode(req), number, repeat),
-            "decode": run_times(lambda frame=frame: decode(frame), number, repeat),
-            "round_trip": run_times(lambda req=req: decode(encode(req)), number, repeat),
+            "encode": run_times(lambda: encode(req), number, repeat),  # noqa: B023 (run here)
+            "decode": run_times(lambda: decode(frame), number, repeat),  # noqa: B023
+            "round_trip": run_times(lambda: decode(encode(req)), number, repeat),  # noqa: B023
         }
     return out
 
@@ -113,20 +115,26 @@ class JavaUnavailable(RuntimeError):
 
 
 def java_side(
-    frames: dict[int, bytes], quick: bool, version: int
+    frames: dict[int, bytes], quick: bool, version: int, jvm_options: list[str]
 ) -> tuple[dict[int, dict[str, Any]], dict[str, str]]:
     """Run CodecBench once for every case; check its frames against ours."""
     try:
         from . import javabuild
 
-        cmd = javabuild.java_command(
-            JAVA_SRC,
-            version,
+        classes = javabuild.build(JAVA_SRC, version)
+        cp = os.pathsep.join([str(classes), *map(str, javabuild.jars(version))])
+        cmd = [
+            javabuild.tool("java"),
+            *javabuild.TOMCAT_JVM_FLAGS,
+            "-Xms512m",
+            "-Xmx512m",
+            *jvm_options,
+            "-cp",
+            cp,
             "CodecBench",
             *(("3", "1500", "150") if quick else ("7", "4000", "400")),
             *(f"{n}:{frame.hex()}" for n, frame in frames.items()),
-            heap="512m",
-        )
+        ]
     except Exception as e:  # javabuild.JavaUnavailable, a javac failure...
         raise JavaUnavailable(f"{type(e).__name__}: {e}") from None
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
@@ -149,26 +157,30 @@ def java_side(
             raise AssertionError(f"Java's frame for {n} attribute(s) differs from pytribes'")
         out[n] = {op: rec[f"{op}_us"] for op in OPS}
         out[n]["frame_bytes"] = len(jframe)
-        info = {"tomcat": rec["tomcat"], "java": rec["java"]}
+        info = {"tomcat": rec["tomcat"], "java": rec["java"], "jvm_options": " ".join(jvm_options)}
     return out, info
 
 
 # ------------------------------------------------------------------------------------- report
 
 
-def collect(quick: bool = False, java: bool = True, version: int = 10) -> dict[str, Any]:
+def collect(
+    quick: bool = False, java: bool = True, version: int = 10, jvm_options: list[str] | None = None
+) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     py = python_side(quick)
     jv: dict[int, dict[str, Any]] = {}
     info: dict[str, str] = {}
     java_error = None
     if java:
         try:
-            jv, info = java_side({n: py[n]["frame"] for n in CASES}, quick, version)
+            frames = {n: py[n]["frame"] for n in CASES}
+            jv, info = java_side(frames, quick, version, list(jvm_options or ()))
         except JavaUnavailable as e:
             java_error = str(e)
-    cases = []
+    cases: list[dict[str, Any]] = []
     for n in CASES:
-        ops = {}
+        ops: dict[str, Any] = {}
         for op in OPS:
             p, j = summary(py[n][op]), summary(jv.get(n, {}).get(op))
             ratio = p["median"] / j["median"] if p and j else None
@@ -178,7 +190,10 @@ def collect(quick: bool = False, java: bool = True, version: int = 10) -> dict[s
     return {
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "java": info.get("java"),
+        "jvm_options": info.get("jvm_options"),
         "tomcat": info.get("tomcat"),
+        "cpus": os.cpu_count(),
+        "load_average": [load_before, os.getloadavg()[0]],
         "java_error": java_error,
         "quick": quick,
         "goal": {"round_trip_1_attribute_us": GOAL_US, "measured_us": rt1, "met": rt1 <= GOAL_US},
@@ -193,12 +208,16 @@ def _cell(s: dict[str, Any] | None) -> str:
 def markdown(report: dict[str, Any]) -> str:
     java = (
         f"Tomcat {report['tomcat']} on {report['java']}"
+        + (f" ({report['jvm_options']})" if report["jvm_options"] else "")
         if report["java"]
         else f"Java: not run ({(report['java_error'] or 'disabled').splitlines()[0]})"
     )
+    load = report["load_average"]
     lines = [
         f"pytribes ({report['python']}) vs {java}: EVT_SESSION_DELTA, µs per operation, "
-        "median ± half spread over repeated runs; ratio = pytribes / Java.",
+        "median ± half spread over repeated runs; ratio = pytribes / Java medians.  "
+        f"{report['cpus']} CPUs, 1-minute load average {load[0]:.1f} before / {load[1]:.1f} "
+        "after.",
         "",
         "| attributes | frame bytes | operation | pytribes µs | Java µs | pytribes / Java |",
         "|---|---|---|---|---|---|",
@@ -249,8 +268,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-java", action="store_true", help="pytribes only")
     p.add_argument("--tomcat-version", type=int, choices=(9, 10), default=10)
+    p.add_argument(
+        "--jvm-option",
+        action="append",
+        default=[],
+        metavar="OPT",
+        help="an extra JVM option for the Java side, e.g. -XX:+UseParallelGC (repeatable)",
+    )
     args = p.parse_args(argv)
-    report = collect(quick=args.quick, java=not args.no_java, version=args.tomcat_version)
+    report = collect(
+        quick=args.quick,
+        java=not args.no_java,
+        version=args.tomcat_version,
+        jvm_options=args.jvm_option,
+    )
     if args.json:
         print(json.dumps(report))
     else:

@@ -52,6 +52,7 @@ from tribes.net.cluster import Cluster, open_cluster
 CONTEXT = "/jw"
 ATTR = "attr"
 VALUE = "v" * 100
+VALUE_TAIL = VALUE[:90]  # a request's value: a 10-digit counter + these 90 characters
 MAX_PACKAGE = 1 << 30
 
 
@@ -220,7 +221,7 @@ class Worker:
                 self.counter += 1
                 session = cluster.find_session(CONTEXT, sid)
                 assert session is not None
-                session.set(ATTR, f"{self.counter:010d}" + VALUE[:90])
+                session.set(ATTR, f"{self.counter:010d}{VALUE_TAIL}")
                 for d in await cluster.complete(session):
                     if d.error is not None:
                         failures[0] += 1

@@ -38,6 +38,7 @@ round, `rows()` the runner's rows (median and spread; ratio pytribes/Java taken 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import socket
 import subprocess
@@ -131,6 +132,16 @@ class Worker:
         if not reply.get("ok"):
             raise WorkerError(f"{self.name}: {line!r}: {reply.get('error')}{self.tail()}")
         return reply
+
+    def cpu_seconds(self) -> tuple[float, float] | None:
+        """(user, system) CPU seconds of the process so far (every thread: JIT and GC too),
+        from /proc; None where there is no /proc."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        tick = os.sysconf("SC_CLK_TCK")
+        return int(fields[11]) / tick, int(fields[12]) / tick
 
     def tail(self, n: int = 3000) -> str:
         self._log.flush()
@@ -279,10 +290,18 @@ class Bench:
             A("wait_members", n=1)
             B("wait_members", n=1)
             for conc in self.s.concurrency:
+                cpu0 = A.cpu_seconds(), B.cpu_seconds()
                 r = A("delta", conc=conc, seconds=self.s.delta_seconds)
+                cpu1 = A.cpu_seconds(), B.cpu_seconds()
                 if r.get("failures"):
                     raise WorkerError(f"{pair}: {r['failures']} failed deliveries")
                 self.record(f"delta_rate.c{conc}", pair, rnd, r["count"] / r["elapsed"])
+                for role, before, after in zip(("driver", "peer"), cpu0, cpu1, strict=True):
+                    if before is not None and after is not None and r["count"]:
+                        user, sys_ = (after[i] - before[i] for i in (0, 1))
+                        per = 1e6 / r["count"]
+                        self.record(f"delta_cpu_{role}.c{conc}", pair, rnd, (user + sys_) * per)
+                        self.record(f"delta_cpu_{role}_sys.c{conc}", pair, rnd, sys_ * per)
                 lat = r["lat_us"]
                 self.record(f"delta_lag_p50.c{conc}", pair, rnd, lat.get("p50"))
                 self.record(f"delta_lag_p99.c{conc}", pair, rnd, lat.get("p99"))
@@ -364,6 +383,22 @@ def _describe(settings: Settings) -> None:
             False,
             "99th percentile of the same",
         )
+    for c in settings.concurrency:
+        sess = "1 session" if c == 1 else f"{c} concurrent sessions"
+        for role, who in (("driver", "the sending node (A)"), ("peer", "the receiving node (B)")):
+            METRICS[f"delta_cpu_{role}.c{c}"] = (
+                f"CPU per delta message, {role}, {sess}",
+                "µs",
+                False,
+                f"user + system CPU time of {who}'s whole process (every thread, JIT and GC "
+                "included; /proc) during the delta run, divided by the requests",
+            )
+            METRICS[f"delta_cpu_{role}_sys.c{c}"] = (
+                f"  of which system CPU, {role}, {sess}",
+                "µs",
+                False,
+                "the system (kernel) part of the same: socket calls, epoll, wake-ups",
+            )
     for n in settings.sizes:
         METRICS[f"transfer_ms.{n}"] = (
             f"state transfer, {n:,} sessions",
@@ -430,6 +465,14 @@ def pair_table(results: Results) -> list[str]:
             cells.append(f"{statistics.median(v):,.1f}" if v else "–")
         if any(c != "–" for c in cells):
             lines.append(f"| {title} | {unit} | " + " | ".join(cells) + " |")
+    retries = results.info.get("join_retries")
+    if retries:
+        lines += [
+            "",
+            "A joining node started without seeing its peer (no state) and was restarted: "
+            + ", ".join(f"{p} {n}×" for p, n in retries.items())
+            + " (see `Bench.join`).",
+        ]
     return lines
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import platform
 import statistics
@@ -53,9 +54,9 @@ Progress = Callable[[str], None]
 def _runs(v: Mapping[int, float] | list[float] | None) -> dict[int, float]:
     if v is None:
         return {}
-    if isinstance(v, Mapping):
-        return {int(k): float(x) for k, x in v.items()}
-    return {i: float(x) for i, x in enumerate(v)}
+    items = v.items() if isinstance(v, Mapping) else enumerate(v)
+    # a round without a figure (None, NaN: e.g. a zero time span) is left out
+    return {int(k): float(x) for k, x in items if x is not None and math.isfinite(x)}
 
 
 def make_row(
@@ -246,6 +247,13 @@ GROUP_FUNCS = {"replication": group_replication, "channel": group_channel, "code
 # ------------------------------------------------------------------------------------ machine
 
 
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or ""
     try:
@@ -264,6 +272,7 @@ def machine() -> dict[str, Any]:
     return {
         "cpu": cpu,
         "cpus": os.cpu_count(),
+        "loadavg_start": _loadavg(),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "java": java,
@@ -295,11 +304,15 @@ def markdown(report: Mapping[str, Any]) -> str:
     lines = [
         f"# pytribes vs Java (Tomcat {report.get('tomcat', '?')}) — {report['date']}",
         "",
-        f"{m['cpu']} ({m['cpus']} CPUs), {m['platform']}; Python {m['python']}; {m['java']}. "
+        f"{m['cpu']} ({m['cpus']} CPUs), {m['platform']}; Python {m['python']}; {m['java']}; "
+        f"load average {m.get('loadavg_start')} at the start, {m.get('loadavg_end')} at the end "
+        "(other work on the machine shows there). "
         f"{'Quick' if report['quick'] else 'Full'} run, {report['seconds']:.0f} s, loopback only. "
         "Every figure is the median over the measured rounds (min–max in parentheses); "
         "pytribes and Java runs alternate round by round in the same run, warm-up excluded; "
-        "ratio = pytribes / Java, the median of the per-round ratios.",
+        'ratio = pytribes / Java, the median of the per-round ratios; "rounds disagree": '
+        "some rounds had the other side ahead.  Mixed rows: pytribes = a pytribes driver with a "
+        "Java peer, Java = a Java driver with a pytribes peer.",
         "",
         "| scenario | unit | pytribes | Java | ratio py/Java | better |",
         "|---|---|---|---|---|---|",
@@ -313,6 +326,9 @@ def markdown(report: Mapping[str, Any]) -> str:
         if ratio is not None:
             py_better = ratio > 1 if r["higher_is_better"] else ratio < 1
             better = "pytribes" if py_better else "Java"
+            lo, hi = r.get("ratio_min"), r.get("ratio_max")
+            if lo is not None and hi is not None and lo <= 1 <= hi:
+                better += " (rounds disagree)"
         lines.append(
             f"| {r.get('title', r['scenario'])} | {r['unit']} | {_fmt(r['pytribes'])}"
             f"{_spread(r, 'pytribes')} | {_fmt(r['java'])}{_spread(r, 'java')} | "
@@ -335,9 +351,18 @@ def markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _better_factor(row: Mapping[str, Any], key: str = "ratio") -> float | None:
+    """How many times better pytribes is (> 1) or worse (< 1) than Java, from a ratio."""
+    r = row.get(key)
+    if r is None or r <= 0:
+        return None
+    return float(r) if row["higher_is_better"] else 1.0 / float(r)
+
+
 def plot(report: Mapping[str, Any], path: Path) -> bool:
-    """One PNG: throughput rows, latency/time rows, other rows; pytribes vs Java bars with
-    min–max whiskers, log scale.  False when matplotlib is missing."""
+    """One PNG, three panels: throughput (msg/s, linear), latency (µs, log, points with min–max
+    whiskers) and every row as "pytribes relative to Java" (> 1: pytribes better; median and
+    min–max of the per-round ratios).  False when matplotlib is missing."""
     try:
         import matplotlib
 
@@ -346,47 +371,82 @@ def plot(report: Mapping[str, Any], path: Path) -> bool:
     except ImportError:
         return False
     rows = [r for r in report["rows"] if r["pytribes"] is not None or r["java"] is not None]
-    rate = [r for r in rows if r["unit"].endswith("/s")]
-    time_ = [r for r in rows if r["unit"] in ("µs", "ms")]
-    other = [r for r in rows if r not in rate and r not in time_]
-    panels = [
-        ("throughput (higher is better)", rate),
-        ("latency and time (lower is better)", time_),
-        ("other (lower is better)", other),
+    rate = [r for r in rows if r["unit"] == "msg/s"]
+    lat = [
+        r
+        for r in rows
+        if r["unit"] == "µs" and ("lag" in r["scenario"] or r["scenario"].startswith("channel."))
     ]
-    panels = [(t, rs) for t, rs in panels if rs]
+    rel = [
+        r
+        for r in rows
+        if _better_factor(r) is not None and not r.get("title", "").lstrip().startswith("of which")
+    ]
+    panels = [(n, rs) for n, rs in (("rate", rate), ("lat", lat), ("rel", rel)) if rs]
     if not panels:
         return False
-    heights = [max(2.0, 0.42 * len(rs) + 1.0) for _, rs in panels]
+    heights = [0.38 * len(rs) + 1.2 for _, rs in panels]
     fig, axes = plt.subplots(
-        len(panels), 1, figsize=(11, sum(heights)), gridspec_kw={"height_ratios": heights}
+        len(panels), 1, figsize=(11, sum(heights) + 0.6), gridspec_kw={"height_ratios": heights}
     )
     if len(panels) == 1:
         axes = [axes]
-    for ax, (title, rs) in zip(axes, panels, strict=True):
-        labels = [f"{r.get('title', r['scenario'])} [{r['unit']}]" for r in rs]
+    colors = {"pytribes": "#3572A5", "java": "#E76F00"}
+    names = {"pytribes": "pytribes", "java": "Java (Tomcat)"}
+    for ax, (kind, rs) in zip(axes, panels, strict=True):
+        labels = [r.get("title", r["scenario"]).strip() for r in rs]
         y = list(range(len(rs)))
-        for off, side, color in ((-0.2, "pytribes", "#3572A5"), (0.2, "java", "#E76F00")):
-            vals = [r[side] or 0 for r in rs]
-            lo = [max(0.0, (r[side] or 0) - (r.get(f"{side}_min") or r[side] or 0)) for r in rs]
-            hi = [max(0.0, (r.get(f"{side}_max") or r[side] or 0) - (r[side] or 0)) for r in rs]
-            ax.barh(
-                [i + off for i in y],
-                vals,
-                height=0.4,
-                color=color,
-                label="pytribes" if side == "pytribes" else "Java (Tomcat)",
-                xerr=[lo, hi],
-                capsize=2,
+        if kind in ("rate", "lat"):
+            for off, side in ((-0.18, "pytribes"), (0.18, "java")):
+                pts = [(i + off, r) for i, r in zip(y, rs, strict=True) if r[side] is not None]
+                if not pts:
+                    continue
+                xs = [r[side] for _, r in pts]
+                lo = [r[side] - r.get(f"{side}_min", r[side]) for _, r in pts]
+                hi = [r.get(f"{side}_max", r[side]) - r[side] for _, r in pts]
+                ys = [yy for yy, _ in pts]
+                if kind == "rate":
+                    ax.barh(ys, xs, height=0.36, color=colors[side], label=names[side],
+                            xerr=[lo, hi], capsize=2)  # fmt: skip
+                else:
+                    ax.errorbar(xs, ys, xerr=[lo, hi], fmt="o", color=colors[side],
+                                label=names[side], capsize=2, ms=5)  # fmt: skip
+            if kind == "lat":
+                ax.set_xscale("log")
+            ax.set_title(
+                "throughput, msg/s (higher is better)"
+                if kind == "rate"
+                else "latency, µs, log scale (lower is better)",
+                fontsize=10,
+            )
+        else:
+            f = [_better_factor(r) or 1.0 for r in rs]
+            lo_f = [_better_factor(r, "ratio_min") or v for r, v in zip(rs, f, strict=True)]
+            hi_f = [_better_factor(r, "ratio_max") or v for r, v in zip(rs, f, strict=True)]
+            lo = [v - min(a, b) for v, a, b in zip(f, lo_f, hi_f, strict=True)]
+            hi = [max(a, b) - v for v, a, b in zip(f, lo_f, hi_f, strict=True)]
+            cs = [colors["pytribes"] if v >= 1 else colors["java"] for v in f]
+            ax.scatter(f, y, c=cs, zorder=3, s=22)
+            ax.errorbar(f, y, xerr=[lo, hi], fmt="none", ecolor="gray", capsize=2, zorder=2)
+            ax.axvline(1.0, color="black", lw=0.8)
+            ax.set_xscale("log")
+            ax.set_title(
+                "pytribes relative to Java: > 1 = pytribes better, < 1 = Java better "
+                "(per-round ratios: median, min–max)",
+                fontsize=10,
             )
         ax.set_yticks(y)
         ax.set_yticklabels(labels, fontsize=7)
         ax.invert_yaxis()
-        ax.set_xscale("log")
-        ax.set_title(title, fontsize=10)
         ax.grid(axis="x", which="both", alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"pytribes vs Java, {report['date']} ({report['machine']['cpus']} CPUs)")
+        if kind != "rel":
+            ax.legend(fontsize=8, loc="best")
+    kind_of_run = "quick" if report["quick"] else "full"
+    fig.suptitle(
+        f"pytribes vs Java (Tomcat {report.get('tomcat', '?')}), {report['date']}, {kind_of_run} "
+        f"run, {report['machine']['cpus']} CPUs, loopback",
+        fontsize=11,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -465,6 +525,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         report["groups"][name] = {k: v for k, v in g.items() if k != "rows"}
         progress(f"group {name}: {len(g['rows'])} rows in {g['seconds']:.0f} s")
     report["seconds"] = time.monotonic() - t0
+    report["machine"]["loadavg_end"] = _loadavg()
 
     write_dir = None if args.no_write else (
         Path(args.out) if args.out else (None if args.quick else RESULTS_DIR)

@@ -13,11 +13,17 @@ Tomcat messages.
   between the fields (two of them the very same Python object) are left to the generic writer.
 - SessionMessageImpl, read: a prefix match of the template bytes jumps straight to the values;
   strings and the byte[] are sliced out directly.
-- DeltaRequest, written: the block data is built in one buffer and cut into records like Java's
-  BlockDataOutputStream; the values are written by one `ObjectWriter` (Strings inline).
-- DeltaRequest, read: block records are walked directly and the values are read by the generic
-  reader's content parser on the same handle table, without building the top-level item list
-  and a `BlockReader` over it.
+- DeltaRequest, written: the block data goes straight into the output in records cut like
+  Java's BlockDataOutputStream cuts them (an action followed by a value is one short record,
+  packed at once); String values and back references to them are written inline, any other
+  value by an `ObjectWriter` that takes over the same handle table.
+- DeltaRequest, read: block records are walked directly (in place when a record holds exactly
+  one action, joined when primitives span records), Strings and back references are read
+  inline, any other value by the generic reader's content parser on the same handle table; no
+  top-level item list, no `BlockReader`.  TC_RESET / TC_EXCEPTION go to the generic reader.
+
+The encoded forms of short `writeUTF` strings (attribute names, session ids) are cached
+(bounded); nothing else is cached across messages.
 """
 
 from __future__ import annotations
@@ -79,9 +85,9 @@ class _Miss(Exception):
 
 
 def _smi_template() -> tuple[bytes, tuple[object, ...]]:
-    """The stream of a SessionMessageImpl up to its field values, and the ids of the objects the
-    generic writer has handles for at that point (field signature strings): a field value that
-    is one of them is written as a back reference, which the fast writer leaves to it."""
+    """The stream of a SessionMessageImpl up to its field values, and the objects the generic
+    writer has handles for at that point (descriptors, field signature strings): a field value
+    that is one of them is written as a back reference, which the fast writer leaves to it."""
     obj = JavaObject(
         SESSION_MESSAGE_IMPL,
         [
@@ -230,7 +236,20 @@ def decode_session_message[A](data: bytes, limits: Limits, make: Callable[..., A
         pos = _SMI_PREFIX_LEN
         base, event, ts, ts_set = _SMI_PRIMS.unpack_from(data, pos)
         max_len = limits.max_string_length
-        ctx, pos = _read_string(data, pos + _SMI_PRIMS.size, max_len)
+        pos += _SMI_PRIMS.size
+        ctx: str | None
+        if data[pos] == TC_STRING:  # _read_string, inlined for the usual case
+            n = (data[pos + 1] << 8) | data[pos + 2]
+            start = pos + 3
+            pos = start + n
+            if n > max_len or pos > end:
+                return None
+            b = data[start:pos]
+            ctx = b.decode("ascii") if b.isascii() else mutf8.decode(b)
+            if len(ctx) <= 1:
+                ctx = _new_str(_JStr, ctx)
+        else:
+            ctx, pos = _read_string(data, pos, max_len)
         tc = data[pos]
         payload: bytes | None
         if tc == TC_NULL:
@@ -249,8 +268,32 @@ def decode_session_message[A](data: bytes, limits: Limits, make: Callable[..., A
             pos = stop
         else:
             return None
-        sid, pos = _read_string(data, pos, max_len)
-        uid, pos = _read_string(data, pos, max_len)
+        sid: str | None
+        if data[pos] == TC_STRING:  # _read_string, inlined for the usual case
+            n = (data[pos + 1] << 8) | data[pos + 2]
+            start = pos + 3
+            pos = start + n
+            if n > max_len or pos > end:
+                return None
+            b = data[start:pos]
+            sid = b.decode("ascii") if b.isascii() else mutf8.decode(b)
+            if len(sid) <= 1:
+                sid = _new_str(_JStr, sid)
+        else:
+            sid, pos = _read_string(data, pos, max_len)
+        uid: str | None
+        if data[pos] == TC_STRING:  # _read_string, inlined for the usual case
+            n = (data[pos + 1] << 8) | data[pos + 2]
+            start = pos + 3
+            pos = start + n
+            if n > max_len or pos > end:
+                return None
+            b = data[start:pos]
+            uid = b.decode("ascii") if b.isascii() else mutf8.decode(b)
+            if len(uid) <= 1:
+                uid = _new_str(_JStr, uid)
+        else:
+            uid, pos = _read_string(data, pos, max_len)
         if pos != end:
             return None
         return make(event, ctx, sid, uid, ts, ts_set, payload, base)

@@ -14,7 +14,8 @@ MessageDispatchInterceptor queueing).
   the sender reuses the same pooled connection, which it does unless a concurrent synchronous
   send holds it.  Consecutive queued packages without USE_ACK for the same destinations are
   written with one send (up to `BATCH_BYTES`); the bytes on the wire are the same packages, and
-  a failure resends the whole batch once, as Tomcat resends a message.
+  a failure resends the whole batch once, as Tomcat resends a message (so a failure in the
+  middle of a batch can duplicate more than one message).
   Failures of queued sends are only logged and passed to `on_faulty`.  An
   asynchronous send on a channel that is not running is sent synchronously.
 * The local member's alive time is uptime: ``wall-clock ms - start_time_ms`` (the membership

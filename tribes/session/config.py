@@ -74,6 +74,20 @@ class TransferState(Enum):
     NOT_WAITED = "not-waited"
 
 
+class CatchUpState(Enum):
+    """Where one catch-up with a rejoining member stands (`SessionManager.catch_up`)."""
+
+    #: GET_ALL_SESSIONS sent to the member; its pages are merged as they come.
+    WAITING = "waiting"
+    #: TRANSFERCOMPLETE received: everything it sent was merged (and our newer copies pushed).
+    MERGED = "merged"
+    #: The member has no such context (NOCONTEXTMANAGER).
+    NO_CONTEXT_MANAGER = "no-context-manager"
+    #: No TRANSFERCOMPLETE within the timeout (e.g. a Tomcat in its own state transfer drops
+    #: the request); what arrived was merged all the same.
+    TIMED_OUT = "timed-out"
+
+
 @dataclass(frozen=True, slots=True)
 class ManagerConfig:
     """DeltaManager / ClusterManagerBase / ManagerBase attributes (TRIBES.md §8.4) plus ours."""
@@ -115,6 +129,14 @@ class ManagerConfig:
     orphan_window_ms: int = 5000
     #: Ours: at most this many buffered orphan messages per manager.
     max_orphans: int = 10_000
+    #: Ours: after a catch-up with a rejoining member (`SessionManager.catch_up`), send it our
+    #: copies that are newer than its own, and the sessions created while it was away, as an
+    #: unsolicited EVT_ALL_SESSION_DATA (Tomcat applies it; pytribes merges it).
+    catch_up_push: bool = True
+    #: Ours: how long (ms) the id of a session that expired, was invalidated or changed its id
+    #: here is remembered, so that a catch-up merge does not bring it back from a member that
+    #: missed it (and tells that member with EVT_SESSION_EXPIRED). None = the session timeout.
+    expired_id_memory_ms: int | None = None
 
     def __post_init__(self) -> None:
         if self.send_all_sessions_size <= 0:
@@ -123,3 +145,20 @@ class ManagerConfig:
             raise ValueError("session_timeout too large")
         if self.orphan_window_ms < 0 or self.max_orphans < 0:
             raise ValueError("orphan_window_ms and max_orphans must be >= 0")
+        if self.expired_id_memory_ms is not None and self.expired_id_memory_ms < 0:
+            raise ValueError("expired_id_memory_ms must be >= 0")
+
+    @property
+    def expired_id_memory(self) -> int:
+        """`expired_id_memory_ms`, or the session timeout (30 min when it never times out)."""
+        if self.expired_id_memory_ms is not None:
+            return self.expired_id_memory_ms
+        minutes = self.session_timeout if self.session_timeout > 0 else 30
+        return minutes * 60_000
+
+    @property
+    def catch_up_timeout_ms(self) -> int:
+        """How long a catch-up waits for TRANSFERCOMPLETE: `state_transfer_timeout`, or 60 s
+        when that is 0, negative or -1 (a catch-up never waits for ever)."""
+        timeout = self.state_transfer_timeout
+        return (timeout if timeout > 0 else 60) * 1000

@@ -27,6 +27,32 @@ Documented differences from DeltaManager (all about robustness, none visible to 
   drops it with `stateTimestampDrop`, and the asking node then waits `stateTransferTimeout`);
 * a DELTA action with a value of the wrong type is skipped with a warning instead of
   aborting the rest of the delta.
+
+Catch-up after a partition (ours; Tomcat only transfers state at start-up). When a member that
+kept running comes back after it had disappeared, the node calls `catch_up(member, now,
+since=...)`: EVT_GET_ALL_SESSIONS (options 8) goes to that member, nothing is queued, requests
+go on, and its EVT_ALL_SESSION_DATA pages are **merged** (`merge_sessions`), not loaded:
+
+* per session the copy with the newer `lastAccessedTime` wins (tie: `thisAccessedTime`; tie
+  again: ours). A session with the same content on both sides is left alone; our copy is also
+  kept while a request holds unreplicated changes on it. A newer copy is applied to our
+  session object in place (attribute listeners fire as for a replicated DELTA);
+* a session we do not have is added as a backup, unless its id expired, was invalidated or
+  changed its id here in the last `expired_id_memory_ms` (then EVT_SESSION_EXPIRED goes back
+  to the member, so the invalidation reaches it too) or it has already timed out;
+* our sessions the member does not have are kept.
+
+The catch-up ends with the member's TRANSFERCOMPLETE (`CatchUpState.MERGED`), its
+NOCONTEXTMANAGER, or `state_transfer_timeout` (60 s if that is not positive). After a merge,
+with `catch_up_push`, the sessions where our copy won and the ones created (or renamed) here
+since the member went away (`since`) are sent to it as one unsolicited EVT_ALL_SESSION_DATA
+(options 6, uniqueId ``SESSION-STATE-PUSH-<name>``): a Tomcat DeltaManager loads it like a
+state-transfer page (replacing its copies), a pytribes manager merges it. Every
+ALL_SESSION_DATA that arrives outside our own start-up transfer takes the merge path; during
+the start-up transfer it replaces, as in Tomcat. Both sides of a healed partition run this
+(each pulls from the other), so they converge on the newest copy of every session. Copies are
+compared by wall-clock times taken on different nodes: clocks must agree better than the time
+between two requests of one user.
 """
 
 from __future__ import annotations
@@ -35,7 +61,8 @@ import dataclasses
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -66,13 +93,14 @@ from .config import (
     ALL,
     OPTIONS_ASYNCHRONOUS,
     OPTIONS_SYNC_ACK,
+    CatchUpState,
     ManagerConfig,
     Send,
     TransferState,
     wall_clock_ms,
 )
 from .listeners import SessionListener
-from .session import Session
+from .session import EXCLUDED_ATTRIBUTES, Session
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +120,66 @@ QUEUED_EVENTS = frozenset(
 GET_ALL_ID = "GET-ALL"
 SESSION_STATE_ID = "SESSION-STATE"
 TRANSFERRED_ID = "SESSION-STATE-TRANSFERRED"
+#: The uniqueId prefix of the ALL_SESSION_DATA pages a catch-up pushes ("-<name>" follows).
+#: Tomcat never reads it; pytribes tells a push from a state-transfer page by it.
+PUSH_ID = "SESSION-STATE-PUSH"
+#: At most this many expired ids are remembered for the catch-up merge (oldest forgotten first).
+MAX_EXPIRED_IDS = 100_000
+
+
+def member_key(member: object) -> object:
+    """How the manager matches members: `Member.key` (host, port, uniqueId) when the object has
+    one (the address of a reply carries another alive time), else the object itself."""
+    return getattr(member, "key", member)
+
+
+@dataclass(slots=True)
+class MergeResult:
+    """What merging a member's full sessions did (`SessionManager.merge_sessions`)."""
+
+    #: Sessions received, and in how many EVT_ALL_SESSION_DATA pages.
+    received: int = 0
+    pages: int = 0
+    #: Our copy was older: the member's was applied to it.
+    updated: int = 0
+    #: We did not have it: added as a backup.
+    added: int = 0
+    #: Our copy was as new or newer (or a request holds unreplicated changes on it): kept.
+    kept: int = 0
+    #: The same content on both sides (times aside): nothing to do.
+    same: int = 0
+    #: Expired / invalidated / renamed here meanwhile: not added, EVT_SESSION_EXPIRED sent back.
+    expired: int = 0
+    #: Timed out already (idle for its maxInactiveInterval): not added.
+    stale: int = 0
+    #: The ids the member holds, and those among them where our (different) copy was kept.
+    theirs: set[str] = field(default_factory=set, repr=False)
+    ours_newer: set[str] = field(default_factory=set, repr=False)
+
+
+@dataclass(slots=True, eq=False)
+class CatchUp:
+    """One catch-up with a member (`SessionManager.catch_up`); times are epoch ms."""
+
+    member: object
+    started: int
+    deadline: int
+    #: When the member went away (minus the detection delay): sessions created or renamed here
+    #: since then are pushed to it even though it does not know them. None: none are.
+    since: int | None = None
+    state: CatchUpState = CatchUpState.WAITING
+    finished: int | None = None
+    result: MergeResult = field(default_factory=MergeResult)
+    #: Sessions pushed to the member after the merge.
+    pushed: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.state is not CatchUpState.WAITING
+
+    @property
+    def ms(self) -> int | None:
+        return None if self.finished is None else self.finished - self.started
 
 
 def _serializable(value: object) -> bool:
@@ -182,6 +270,10 @@ class SessionManager:
         #: Recently expired ids -> (newest creation time a CREATED may not repeat, local time).
         #: For a session we held: its creation time; for an EXPIRED that came first: its time.
         self._tombstones: dict[str, tuple[int, int]] = {}
+        #: Ids that expired / were invalidated / renamed away here -> local time (catch-up merge).
+        self._expired_ids: dict[str, int] = {}
+        #: Catch-ups waiting for their member's TRANSFERCOMPLETE, by `member_key`.
+        self._catch_ups: dict[object, CatchUp] = {}
 
     def __repr__(self) -> str:
         return f"<SessionManager {self.name!r} {len(self._sessions)} sessions>"

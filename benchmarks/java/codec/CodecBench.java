@@ -90,27 +90,54 @@ public final class CodecBench {
         return dr;
     }
 
-    interface Op {
-        long run() throws Exception;
+    // One loop method per operation, so that each is compiled with its own profile.
+    static long encodeLoop(Delta d, MemberImpl member, long n) throws Exception {
+        long acc = 0;
+        for (long i = 0; i < n; i++) {
+            acc += encode(d, member).length;
+        }
+        return acc;
     }
 
-    /** µs per call of each of `runs` runs of about `runMs` ms, after `warmupMs` ms of calls. */
-    static List<Double> time(Op op, int runs, long warmupMs, long runMs) throws Exception {
+    static long decodeLoop(byte[] frame, long n) throws Exception {
         long acc = 0;
-        long end = System.nanoTime() + warmupMs * 1_000_000L;
+        for (long i = 0; i < n; i++) {
+            acc += decode(frame).getSize();
+        }
+        return acc;
+    }
+
+    static long roundTripLoop(Delta d, MemberImpl member, long n) throws Exception {
+        long acc = 0;
+        for (long i = 0; i < n; i++) {
+            acc += decode(encode(d, member)).getSize();
+        }
+        return acc;
+    }
+
+    interface Loop {
+        long run(long n) throws Exception;
+    }
+
+    /**
+     * µs per call of each of `runs` runs of about `runMs` ms, after `warmupMs` ms of batches of
+     * 1000 calls (long enough for the JIT to compile the loop and everything it calls).
+     */
+    static List<Double> time(Loop loop, int runs, long warmupMs, long runMs) throws Exception {
+        long acc = 0;
+        long t0 = System.nanoTime();
+        long end = t0 + warmupMs * 1_000_000L;
         long calls = 0;
         while (System.nanoTime() < end) {
-            acc += op.run();
-            calls++;
+            acc += loop.run(1000);
+            calls += 1000;
         }
-        long perRun = Math.max(1000, calls * runMs / Math.max(1, warmupMs));
+        long perRun = Math.max(1000, calls * runMs * 1_000_000L / (System.nanoTime() - t0));
         List<Double> out = new ArrayList<>();
         for (int r = 0; r < runs; r++) {
-            long t0 = System.nanoTime();
-            for (long i = 0; i < perRun; i++) {
-                acc += op.run();
-            }
-            out.add((System.nanoTime() - t0) / 1000.0 / perRun);
+            long s = System.nanoTime();
+            acc += loop.run(perRun);
+            out.add((System.nanoTime() - s) / 1000.0 / perRun);
         }
         sink += acc;
         return out;
@@ -140,9 +167,9 @@ public final class CodecBench {
                 throw new IllegalStateException("pytribes frame does not decode to the delta");
             }
             byte[] javaFrame = encode(d, member);
-            List<Double> enc = time(() -> encode(d, member).length, runs, warmupMs, runMs);
-            List<Double> dec = time(() -> decode(pyFrame).getSize(), runs, warmupMs, runMs);
-            List<Double> both = time(() -> decode(encode(d, member)).getSize(), runs, warmupMs, runMs);
+            List<Double> enc = time(k -> encodeLoop(d, member, k), runs, warmupMs, runMs);
+            List<Double> dec = time(k -> decodeLoop(pyFrame, k), runs, warmupMs, runMs);
+            List<Double> both = time(k -> roundTripLoop(d, member, k), runs, warmupMs, runMs);
             System.out.println("{\"attributes\": " + n + ", \"encode_us\": " + json(enc) + ", \"decode_us\": "
                     + json(dec) + ", \"round_trip_us\": " + json(both) + ", \"frame\": \""
                     + HexFormat.of().formatHex(javaFrame) + "\", \"tomcat\": \"" + ServerInfo.getServerNumber()

@@ -262,7 +262,7 @@ public final class ReplicationWorker {
                         if (t >= deadline[0]) {
                             break;
                         }
-                        String v = String.format("%010d", counter.incrementAndGet()) + VALUE.substring(0, 90);
+                        String v = value(counter.incrementAndGet());
                         request(ids[kk], v);
                         if (n == out.length) {
                             out = Arrays.copyOf(out, n * 2);
@@ -314,6 +314,14 @@ public final class ReplicationWorker {
         }
         return out.append('}').toString();
     }
+
+    /** A fresh 100-character value: the counter zero-padded to 10 digits, then 90 'v'. */
+    static String value(long n) {
+        String digits = Long.toString(n);
+        return "0000000000".substring(Math.min(10, digits.length())) + digits + VALUE_TAIL;
+    }
+
+    static final String VALUE_TAIL = VALUE.substring(0, 90);
 
     static double pct(long[] sorted, double p) {
         return sorted[Math.min(sorted.length - 1, (int) (p * sorted.length))] / 1e3;
