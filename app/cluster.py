@@ -51,6 +51,33 @@ class ClusterLike(Protocol):
 TOMCAT_LINES = {9: "Tomcat 9.0", 10: "Tomcat 10.1+"}
 
 
+def _listed(obj: object, name: str) -> list[Any]:
+    """`obj.<name>` as a list, whether it is a property or a method (None/absent: [])."""
+    value = getattr(obj, name, None)
+    if callable(value):
+        value = value()
+    return list(value) if value is not None else []
+
+
+def server_of(cluster: ClusterLike, m: Member) -> tuple[str | None, str | None]:
+    """(kind, server label) of a member, from what we know of it: a pytribes node says so in
+    its member payload ("pytribes 0.1.0"); anything else is a Tomcat, labelled by the Tribes
+    line it writes (the MemberImpl serialVersionUID we learned, or the one configured for the
+    peer): "Tomcat 9.0" or "Tomcat 10.1+". Nothing known yet: (None, None)."""
+    version = m.pytribes_version
+    if version is not None:
+        return "pytribes", f"pytribes {version}".strip()
+    node = cluster.node
+    static = getattr(node, "static", None)
+    known = getattr(static, "version_known", None)
+    try:
+        if callable(known) and not known(m):
+            return None, None
+        return "tomcat", TOMCAT_LINES.get(node.version_of(m))
+    except Exception:  # pragma: no cover - purely informative
+        return None, None
+
+
 @dataclass(frozen=True, slots=True)
 class NodeIdentity:
     """How this process presents itself: its readable name and its HTTP address."""
@@ -66,15 +93,12 @@ def default_node_name(config: NodeConfig) -> str:
 
 
 def _state_of(cluster: ClusterLike, member: Member) -> str:
-    node = cluster.node
-    detector = getattr(node, "detector", None)
-    suspects = getattr(detector, "remove_suspects", None)
-    if callable(suspects):
-        try:
-            if any(member.same(m) for m in suspects()):
-                return "suspect"
-        except Exception:  # pragma: no cover - purely informative
-            pass
+    detector = getattr(cluster.node, "detector", None)
+    try:
+        if any(member.same(m) for m in _listed(detector, "remove_suspects")):
+            return "suspect"
+    except Exception:  # pragma: no cover - purely informative
+        pass
     return "alive"
 
 
@@ -84,6 +108,7 @@ def _member_json(cluster: ClusterLike, m: Member, *, state: str) -> dict[str, An
         version = cluster.node.version_of(m)
     except Exception:
         version = None
+    kind, server = server_of(cluster, m) if state != "down" else (None, None)
     return {
         "name": m.name,
         "host": m.host_text,
@@ -94,9 +119,9 @@ def _member_json(cluster: ClusterLike, m: Member, *, state: str) -> dict[str, An
         "alive_ms": m.alive if state != "down" else None,
         "local": False,
         "current": False,
-        "kind": None,
+        "kind": kind,
         "version": version,
-        "server": TOMCAT_LINES.get(version or 0) if state != "down" else None,
+        "server": server,
         "domain": m.domain.decode("latin-1") if m.domain else None,
         "sessions": None,
     }
@@ -149,16 +174,13 @@ def members_json(
         entry = _member_json(cluster, m, state=_state_of(cluster, m))
         entry["display_name"] = m.name
         out.append(entry)
-    static = getattr(node, "static", None)
-    peers = getattr(static, "peers", None)
-    if callable(peers):
-        try:
-            configured: list[Member] = list(peers())
-        except Exception:  # pragma: no cover - purely informative
-            configured = []
-        for p in configured:
-            if not any(p.same(m) for m in live) and not p.same(local):
-                entry = _member_json(cluster, p, state="down")
-                entry["display_name"] = p.name
-                out.append(entry)
+    try:  # the configured static members (`StaticMembership.peers`)
+        configured: list[Member] = _listed(getattr(node, "static", None), "peers")
+    except Exception:  # pragma: no cover - purely informative
+        configured = []
+    for p in configured:
+        if not any(p.same(m) for m in live) and not p.same(local):
+            entry = _member_json(cluster, p, state="down")
+            entry["display_name"] = p.name
+            out.append(entry)
     return out

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 DEFAULT_CAPACITY: Final = 200
-#: Event name prefixes kept (membership, node life, session state transfer).
+#: Event name prefixes kept (membership, node life, session state transfer and catch-up).
 KEPT_PREFIXES: Final = (
     "member",
     "node_",
@@ -25,6 +25,7 @@ KEPT_PREFIXES: Final = (
     "state_transfer",
     "transfer",
     "session_state",
+    "session_catchup",
     "sessions_",
     "context_",
     "manager_",

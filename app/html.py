@@ -73,6 +73,7 @@ def page(
     html = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'  # no /favicon.ico request through the balancer
         f"<title>{esc(title)} · pytribes</title><style>{STYLE}</style></head><body>"
         f'<header><a class="brand" href="{esc(context)}/web/userview">pytribes</a>{nav}'
         f'<span class="right">{right} · <span class="muted" style="color:#cde">node '

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -26,7 +25,6 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from tribes.config import ConfigError, NodeConfig
-from tribes.net.cluster import open_cluster
 from tribes.net.transport import log_event
 
 from .cluster import ClusterLike, NodeIdentity, default_node_name
@@ -139,51 +137,30 @@ async def serve_app(
 
 
 async def run_app_node(config: NodeConfig) -> int:
-    """The `pytribes node --http` process: see the module docstring.  Exit status: 0 after a
-    graceful stop, 1 after a forced one (a second signal, or a signal during the start)."""
+    """The `pytribes node --http` process: the node's run loop (`tribes.cli.run_node`: signals,
+    graceful stop) with the app served beside the cluster, stopped before the cluster leaves."""
+    from tribes.cli import run_node
+
     if CONTEXT_PATH not in config.manager.contexts:  # before anything starts
         raise ConfigError(
             f"--http: the app needs the replicated context {CONTEXT_PATH!r} "
             f"(manager.contexts is {list(config.manager.contexts)!r})"
         )
     events = make_event_log(config)
-    stop_requested = trio.Event()
-    stop_http = trio.Event()
-    serving = False
-    forced = False
     try:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with trio.open_nursery() as outer:
-
-                async def watch() -> None:
-                    nonlocal forced
-                    async for signum in signals:
-                        name = signal.Signals(signum).name
-                        if serving and not stop_requested.is_set():
-                            log_event("signal", signal=name, action="stop")
-                            stop_requested.set()
-                            continue
-                        log_event("signal", signal=name, action="kill")
-                        forced = True
-                        outer.cancel_scope.cancel()
-                        return
-
-                outer.start_soon(watch)
-                async with open_cluster(config) as cluster, trio.open_nursery() as nursery:
-                    await nursery.start(
-                        partial(
-                            serve_app,
-                            cluster,
-                            config,
-                            events=events,
-                            shutdown_trigger=stop_http.wait,
-                        )
-                    )
-                    serving = True
-                    await stop_requested.wait()
-                    stop_http.set()
-                # open_cluster was left normally: managers stopped, MSG_STOP sent
-                outer.cancel_scope.cancel()
+        return await run_node(config, partial(_serve, config=config, events=events))
     finally:
         events.uninstall()
-    return 1 if forced else 0
+
+
+async def _serve(
+    cluster: ClusterLike,
+    shutdown_trigger: Callable[[], Awaitable[None]],
+    *,
+    config: NodeConfig,
+    events: EventLog,
+    task_status: trio.TaskStatus[AppRuntime] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    await serve_app(
+        cluster, config, events=events, shutdown_trigger=shutdown_trigger, task_status=task_status
+    )

@@ -95,7 +95,7 @@ def summary(runs: list[float] | None) -> dict[str, Any] | None:
 
 
 def python_side(quick: bool) -> dict[int, dict[str, Any]]:
-    number, repeat = (1000, 3) if quick else (5000, 7)
+    number, repeat = (1000, 3) if quick else (1000, 31)
     out: dict[int, dict[str, Any]] = {}
     for n in CASES:
         req = make_delta(n)
@@ -132,7 +132,7 @@ def java_side(
             "-cp",
             cp,
             "CodecBench",
-            *(("3", "1500", "150") if quick else ("7", "4000", "400")),
+            *(("3", "1500", "150") if quick else ("21", "4000", "150")),
             *(f"{n}:{frame.hex()}" for n, frame in frames.items()),
         ]
     except Exception as e:  # javabuild.JavaUnavailable, a javac failure...

@@ -12,8 +12,11 @@ true, ...}`` or ``{"ok": false, "error": "..."}``:
     TcpFailureDetector, dispatch; one DeltaManager-like context ``localhost#/jw``, options 6),
     returning once its state transfer ended: ``transfer_ms`` (GET_ALL_SESSIONS sent ->
     TRANSFERCOMPLETE processed, the node's own ``state_transfer_done`` figure), ``join_ms``
-    (whole start), ``sessions``.  ``mem=1``: ``mem_bytes``, the bytes allocated by the start
-    and still alive after it (tracemalloc, so that run's timings are slower and not reported).
+    (whole start), ``sessions``.  ``mem=1``: ``mem_bytes``, the memory in use once started
+    (here: the bytes allocated since just before the start and still alive, by tracemalloc, so
+    that run's timings are slower and not reported; Java: heap used after GC), and the next
+    ``stop`` reports ``mem_after_stop``, the same figure once the node is gone: the node held
+    the difference.
 ``wait_members n=K [timeout=S]``   until the node sees exactly K other members.
 ``fill n=K``      K new sessions, each with one 100-character String attribute, completed.
 ``delta conc=C seconds=S``  C concurrent "requests" loops, each on its own session: access the
@@ -149,10 +152,9 @@ class Worker:
         await nursery.start(self._run, config)
         join_ms = (time.perf_counter() - t0) * 1000
         out: dict[str, Any] = {"join_ms": join_ms}
-        if mem:
+        if mem:  # tracing goes on until `stop`, which reports what is left then
             gc.collect()
             out["mem_bytes"] = tracemalloc.get_traced_memory()[0]
-            tracemalloc.stop()
         done = self.log.done or {}
         out["transfer_ms"] = done.get("ms")
         out["transfer_state"] = done.get("state")
@@ -170,7 +172,12 @@ class Worker:
         t0 = time.perf_counter()
         self.leave.set()
         await self.done.wait()
-        return {"stop_ms": (time.perf_counter() - t0) * 1000}
+        out: dict[str, Any] = {"stop_ms": (time.perf_counter() - t0) * 1000}
+        if tracemalloc.is_tracing():
+            gc.collect()
+            out["mem_after_stop"] = tracemalloc.get_traced_memory()[0]
+            tracemalloc.stop()
+        return out
 
     async def wait_members(self, a: dict[str, str]) -> dict[str, Any]:
         n = int(a.get("n", "1"))

@@ -271,6 +271,19 @@ class Bench:
             time.sleep(0.5 * (attempt + 1))
         raise WorkerError(f"{pair}: state transfer of {n} never happened: {r}")
 
+    def held(self, pair: str, b_impl: str, members: str, n: int) -> float:
+        """B joins A (holding `n` sessions) measuring memory, and stops: the bytes the running
+        node held = in use once joined - in use once stopped (both after GC; Java: heap used,
+        pytribes: tracemalloc since just before the start).  Measuring both ends around one
+        node keeps what earlier nodes of the same process left behind out of the figure."""
+        r = (
+            self.join(pair, b_impl, members, n, mem=1)
+            if n
+            else self.start(b_impl, "B", members, mem=1)
+        )
+        stopped = self.workers[(b_impl, "B")]("stop")
+        return float(r["mem_bytes"] - stopped["mem_after_stop"])
+
     def record(self, metric: str, pair: str, rnd: int, value: float | None) -> None:
         if value is not None and rnd > 0:
             self.results.measurements.append(Measurement(metric, pair, rnd, float(value)))
@@ -285,8 +298,11 @@ class Bench:
         t0 = time.monotonic()
         self.start(a_impl, "A", members)
         try:
-            joined = self.start(b_impl, "B", members, **({"mem": 1} if memory else {}))
-            mem0 = joined.get("mem_bytes")
+            held0 = None
+            if memory:  # what an empty join holds (node, buffers): subtracted below
+                held0 = self.held(pair, b_impl, members, 0)
+                A("wait_members", n=0)
+            self.start(b_impl, "B", members)
             A("wait_members", n=1)
             B("wait_members", n=1)
             for conc in self.s.concurrency:
@@ -316,11 +332,9 @@ class Bench:
                 self.record(f"transfer_ms.{n}", pair, rnd, r["transfer_ms"])
                 B("stop")
                 A("wait_members", n=0)
-                if memory and n == self.s.memory_sessions and mem0 is not None:
-                    r = self.join(pair, b_impl, members, n, mem=1)
-                    per = (r["mem_bytes"] - mem0) / r["sessions"]
-                    self.record("memory_per_session", pair, rnd, per)
-                    B("stop")
+                if memory and n == self.s.memory_sessions and held0 is not None:
+                    held = self.held(pair, b_impl, members, n)
+                    self.record("memory_per_session", pair, rnd, (held - held0) / n)
                     A("wait_members", n=0)
         finally:
             for w in (B, A):
@@ -412,8 +426,9 @@ def _describe(settings: Settings) -> None:
         "memory per replicated session",
         "B",
         False,
-        f"bytes the joining node holds per session after receiving {settings.memory_sessions:,} "
-        "(heap after GC (Java) / tracemalloc (pytribes), minus an empty join)",
+        f"bytes the joining node holds per session after receiving {settings.memory_sessions:,}: "
+        "(memory in use once joined - once that node stopped) minus the same for an empty join, "
+        "/ sessions; Java: heap used after System.gc(), pytribes: tracemalloc",
     )
 
 

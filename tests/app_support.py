@@ -22,9 +22,21 @@ from tribes.wire.member import Member
 
 
 @dataclass
+class FakeStatic:
+    """`StaticMembership`'s surface the monitor reads: the configured peers, and whether we
+    know a member's Tomcat line (learned or configured)."""
+
+    peers: list[Member] = field(default_factory=list)
+    unknown: set[tuple[bytes, int, bytes]] = field(default_factory=set)
+
+    def version_known(self, member: Member) -> bool:
+        return member.key not in self.unknown
+
+
+@dataclass
 class FakeNode:
     config: NodeConfig
-    peers: list[Member] = field(default_factory=list)
+    static: FakeStatic = field(default_factory=FakeStatic)
 
     @property
     def local_member(self) -> Member:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
+import tribes.net.sender
 from tribes.config import NodeConfig
 from tribes.net.cluster import Cluster, open_cluster
+from tribes.net.transport import Connection
 
 
 @dataclass
@@ -50,6 +52,55 @@ async def start_cluster(nursery: trio.Nursery, config: NodeConfig, **kwargs: Any
     """`open_cluster(config, **kwargs)` in a task of `nursery`; returns once it yielded."""
     running: Running = await nursery.start(_run, config, kwargs)
     return running
+
+
+class Partition:
+    """A network partition between the pytribes nodes of this process, as a cut link looks to
+    them: every connect to a cut-off address hangs (a SYN nobody answers: the caller's own
+    timeout fires), and the pooled connections between the nodes are closed (what was
+    written on them before is delivered, as it would have been). Nothing else changes: the
+    nodes keep running, their failure detectors and static membership notice by themselves.
+
+    Every node is reached through `tribes.net.sender.open_connection` (sends, probes,
+    reachability checks), which this replaces while it is cut."""
+
+    def __init__(self, clusters: Iterable[Cluster]) -> None:
+        self.clusters = list(clusters)
+        self.blocked = {(c.config.receiver.address, c.config.receiver.port) for c in self.clusters}
+        self._original = tribes.net.sender.open_connection
+        self.cut_connects = 0
+
+    @property
+    def active(self) -> bool:
+        return tribes.net.sender.open_connection is not self._original
+
+    async def _open(self, host: str, port: int) -> Connection:
+        if (host, port) in self.blocked:
+            self.cut_connects += 1
+            await trio.sleep_forever()
+        return await self._original(host, port)
+
+    def cut(self) -> None:
+        tribes.net.sender.open_connection = self._open
+        for c in self.clusters:
+            sender = c.node.channel.sender
+            for other in self.clusters:
+                if other is not c:
+                    sender.close(other.node.local_member)
+
+    def heal(self) -> None:
+        tribes.net.sender.open_connection = self._original
+
+
+@contextmanager
+def partitioned(*clusters: Cluster) -> Iterator[Partition]:
+    """Cut the nodes off from each other for the block (see `Partition`)."""
+    partition = Partition(clusters)
+    partition.cut()
+    try:
+        yield partition
+    finally:
+        partition.heal()
 
 
 class EventLog(logging.Handler):

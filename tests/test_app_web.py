@@ -4,6 +4,7 @@ password change, records CRUD, the monitor page, and the JSON API contract."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -14,7 +15,7 @@ from app.db import Database, hash_password, sqlite_url, verify_password
 from app.events import ClusterEvent
 from tests.app_support import app_client, csrf_of, log_in
 from tribes.jserial import java_type_name
-from tribes.wire.member import Member
+from tribes.wire.member import Member, pytribes_payload
 
 # --- login -------------------------------------------------------------------------------------
 
@@ -292,6 +293,52 @@ async def test_monitor_lists_members_and_marks_current(tmp_path: Path) -> None:
         # auto refresh on request
         r = await t.client.get("/jw/web/console/monitor/slogs?refresh=2")
         assert '<meta http-equiv="refresh" content="2">' in r.text
+
+
+async def test_monitor_shows_down_peers_and_labels_servers_by_what_is_known(
+    tmp_path: Path,
+) -> None:
+    """Configured peers that are not members are listed as down (not dropped); a peer whose
+    member payload says pytribes is labelled so, a Tomcat by the line it writes, a member
+    whose line we do not know yet is not labelled at all; the page asks for no favicon."""
+    async with app_client(tmp_path) as t:
+        py_peer = Member.at("127.0.0.12", 4000, bytes(15) + b"\x0c", alive=5000)
+        py_peer = dataclasses.replace(py_peer, payload=pytribes_payload("9.9"))
+        tomcat9 = Member.at("127.0.0.21", 4009, bytes(15) + b"\x15", alive=9000)
+        unknown = Member.at("127.0.0.22", 4000, bytes(15) + b"\x16", alive=100)
+        down = Member.at("127.0.0.13", 4000, bytes(15) + b"\x0d")
+        t.cluster.fake_members = [tomcat9, py_peer, unknown]
+        t.cluster.node.static.peers = [py_peer, tomcat9, down]
+        t.cluster.node.static.unknown = {unknown.key}
+        body = (await t.client.get("/jw/api/cluster")).json()
+        by_host = {m["host"]: m for m in body["members"]}
+        assert [m["host"] for m in body["members"]] == [
+            "127.0.0.11",
+            "127.0.0.21",
+            "127.0.0.12",
+            "127.0.0.22",
+            "127.0.0.13",
+        ]
+        assert (by_host["127.0.0.12"]["kind"], by_host["127.0.0.12"]["server"]) == (
+            "pytribes",
+            "pytribes 9.9",
+        )
+        assert (by_host["127.0.0.21"]["kind"], by_host["127.0.0.21"]["server"]) == (
+            "tomcat",
+            "Tomcat 9.0",
+        )
+        assert by_host["127.0.0.22"]["server"] is None and by_host["127.0.0.22"]["kind"] is None
+        gone = by_host["127.0.0.13"]
+        assert (gone["state"], gone["alive"], gone["server"]) == ("down", False, None)
+
+        login_page = (await t.client.get("/jw/web/login")).text
+        assert '<link rel="icon" href="data:,">' in login_page
+        await log_in(t.client)
+        html = (await t.client.get("/jw/web/console/monitor/slogs")).text
+        row = re.search(r"<tr[^>]*>((?:(?!</tr>).)*127\.0\.0\.13:4000.*?)</tr>", html, re.S)
+        assert row and 'class="badge down"' in row.group(1)
+        assert "pytribes 9.9" in html and "Tomcat 9.0" in html
+        assert '<link rel="icon" href="data:,">' in html
 
 
 # --- JSON API contract -----------------------------------------------------------------------

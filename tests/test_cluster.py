@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import trio
 
-from tests.cluster_support import capture_events, start_cluster, wait_for
+from tests.cluster_support import capture_events, partitioned, start_cluster, wait_for
 from tribes.config import (
     FailureDetectorConfig,
     ManagerConfig,
@@ -229,3 +229,119 @@ async def test_state_transfer_never_waits_longer_than_the_timeout() -> None:
             assert 1.0 <= waited < 2.5
             [timeout] = log.named("state_transfer_timeout")
             assert timeout["context"] == "localhost#/jw" and timeout["timeout"] == 1
+
+
+async def test_partition_heals_and_both_nodes_catch_up() -> None:
+    """A and B lose each other (a `Partition`: connects hang, connections dropped) while both
+    keep serving; when it heals each detects the other's rejoin (alive time grew: no restart),
+    pulls its sessions and merges them: both end with the newest copy of every session, the
+    invalidation made on one side stays, the session created on one side is on both."""
+    port = common_port()
+    with capture_events() as log:
+        async with trio.open_nursery() as nursery:
+            a = await start_cluster(nursery, config(A, port))
+            b = await start_cluster(nursery, config(B, port))
+            await wait_for(lambda: hosts(a.cluster) == [B] and hosts(b.cluster) == [A])
+            ids = await fill(a.cluster, 20)
+            jw_a, jw_b = a.cluster.manager("/jw"), b.cluster.manager("/jw")
+            assert set(jw_b.sessions) == set(ids)
+
+            with partitioned(a.cluster, b.cluster) as cut:
+                t0 = trio.current_time()
+                await wait_for(lambda: hosts(a.cluster) == [] and hosts(b.cluster) == [], 10)
+                detected = trio.current_time() - t0
+                # both go on serving: nothing waits for the other side any more
+                t1 = trio.current_time()
+                sa = a.cluster.find_session("/jw", ids[0])
+                assert sa is not None
+                sa.set("cart", "changed on A while cut")
+                await a.cluster.complete(sa)
+                created = a.cluster.create_session("/jw")
+                created.set("user", "new on A")
+                await a.cluster.complete(created)
+                gone = a.cluster.find_session("/jw", ids[1])
+                assert gone is not None
+                await a.cluster.invalidate(gone)
+                sb = b.cluster.find_session("/jw", ids[2])
+                assert sb is not None
+                sb.set("cart", "changed on B while cut")
+                await b.cluster.complete(sb)
+                assert trio.current_time() - t1 < 0.5
+                assert cut.cut_connects > 0
+                assert jw_b.find(ids[0])["cart"] == ["a", 0, {"k": 1.5}]  # type: ignore[index]
+            t_heal = trio.current_time()
+
+            def converged() -> bool:
+                for jw in (jw_a, jw_b):
+                    s0, s2, new = jw.find(ids[0]), jw.find(ids[2]), jw.find(created.id)
+                    if not (
+                        s0 is not None
+                        and s0.get("cart") == "changed on A while cut"
+                        and s2 is not None
+                        and s2.get("cart") == "changed on B while cut"
+                        and new is not None
+                        and new.get("user") == "new on A"
+                        and jw.find(ids[1]) is None
+                    ):
+                        return False
+                return True
+
+            await wait_for(converged, 15)
+            healed = trio.current_time() - t_heal
+            assert set(jw_a.sessions) == set(jw_b.sessions) == (set(ids) - {ids[1]}) | {created.id}
+            assert hosts(a.cluster) == [B] and hosts(b.cluster) == [A]
+            await wait_for(lambda: len(log.named("session_catchup")) == 2)
+            on_a = log.named("session_catchup", local=f"tcp://{A}:{port}")
+            on_b = log.named("session_catchup", local=f"tcp://{B}:{port}")
+            assert [e["member"] for e in on_a] == [f"tcp://{B}:{port}"]
+            assert [e["member"] for e in on_b] == [f"tcp://{A}:{port}"]
+            (ea,), (eb,) = on_a, on_b
+            assert ea["context"] == eb["context"] == "localhost#/jw"
+            assert ea["state"] == eb["state"] == "merged"
+            # each got the other's 20; A refused ids[1] (invalidated here) and told B. Who
+            # updates what depends on which catch-up (and its push) lands first.
+            for e in (ea, eb):
+                parts = ("updated", "added", "kept", "same", "expired", "stale")
+                assert e["received"] == 20 == sum(e[k] for k in parts), e
+            assert ea["expired"] == 1 and ea["added"] == 0
+            assert len(log.named("member_rejoined")) == 2
+            print(
+                f"\npartition: detected in {detected:.2f} s; healed and converged in "
+                f"{healed:.2f} s; catch-up {ea['ms']} ms / {eb['ms']} ms"
+            )
+
+            # replication is back to normal
+            s = a.cluster.find_session("/jw", ids[3])
+            assert s is not None
+            s.set("after", True)
+            await a.cluster.complete(s)
+            assert jw_b.find(ids[3])["after"] is True  # type: ignore[index]
+            await a.stop()
+            await b.stop()
+
+
+async def test_a_killed_and_restarted_node_is_no_rejoin() -> None:
+    """A restarted member (small alive time) does its own start-up state transfer: nobody
+    pulls from it; a member that left with MSG_STOP is no rejoin either."""
+    port = common_port()
+    with capture_events() as log:
+        async with trio.open_nursery() as nursery:
+            b = await start_cluster(nursery, config(B, port))
+            await fill(b.cluster, 5)
+            for _ in range(2):  # A starts, is killed (nothing sent), starts again
+                async with trio.open_nursery() as inner:
+                    a = await start_cluster(inner, config(A, port))
+                    assert len(a.cluster.manager("/jw")) == 5
+                    await wait_for(lambda: hosts(b.cluster) == [A])
+                    await trio.sleep(1.0)
+                    inner.cancel_scope.cancel()
+                await wait_for(lambda: hosts(b.cluster) == [], 10)
+            a = await start_cluster(nursery, config(A, port))
+            await wait_for(lambda: hosts(b.cluster) == [A])
+            await a.stop()  # MSG_STOP
+            a = await start_cluster(nursery, config(A, port))
+            await wait_for(lambda: hosts(b.cluster) == [A])
+            await a.stop()
+            await b.stop()
+        assert len(log.named("member_added", local=f"tcp://{B}:{port}")) == 4
+        assert not log.named("member_rejoined") and not log.named("session_catchup")

@@ -110,7 +110,8 @@ def test_creation_sends_created_then_delta(version: int) -> None:
     assert backup.max_inactive_interval == 1800
     assert backup.is_new is False  # endAccess after applying the delta
     assert dict(backup.attributes) == {"name": "value"}
-    # receiver-local times: the delta's access() / endAccess() at the receiver's "now"
+    # the delta's access() / endAccess() at the receiver's "now"; lastAccessedTime is the
+    # delta's timestamp (the same instant here)
     assert backup.last_accessed_time == T0 + 5 == backup.this_accessed_time
 
 

@@ -59,8 +59,12 @@ class Node:
         )
 
     def members(self) -> list[Member]:
-        """The other live nodes, oldest first."""
-        return [n.member for n in self.cluster.nodes if n is not self and n.up]
+        """The other live nodes this one can reach, oldest first."""
+        return [
+            n.member
+            for n in self.cluster.nodes
+            if n is not self and n.up and not self.cluster.is_cut(self, n)
+        ]
 
     def context(self, path: str = "/jw", **settings: object) -> SessionManager:
         name = "localhost#" + path if path != "/" else "localhost#"
@@ -79,6 +83,18 @@ class Cluster:
     now: int = T0
     nodes: list[Node] = field(default_factory=list)
     log: list[Wire] = field(default_factory=list)
+    #: Pairs of node names that cannot reach each other (a partition): not members of each
+    #: other, and what one sends the other is lost.
+    cuts: set[frozenset[str]] = field(default_factory=set)
+
+    def cut(self, a: Node, b: Node) -> None:
+        self.cuts.add(frozenset((a.name, b.name)))
+
+    def heal(self, a: Node, b: Node) -> None:
+        self.cuts.discard(frozenset((a.name, b.name)))
+
+    def is_cut(self, a: Node, b: Node) -> bool:
+        return frozenset((a.name, b.name)) in self.cuts
 
     def node(
         self,
@@ -124,7 +140,7 @@ class Cluster:
             wire = Wire(node.name, dst.name, decoded, send.options, send.delay_ms)
             self.log.append(wire)
             sent.append(wire)
-            if dst.up:
+            if dst.up and not self.is_cut(node, dst):
                 dst.registry.receive(decoded, node.member, self.now)
         return sent
 

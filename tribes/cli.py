@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -283,38 +283,53 @@ def _uid_text(uid: bytes) -> str:
     return format_unique_id(uid)
 
 
-async def run_node(cfg: NodeConfig) -> int:
-    """Run a node until SIGINT/SIGTERM, then stop it gracefully (MSG_STOP, drain, close).  A
-    second signal while stopping kills it (nothing more is sent)."""
+Services = Callable[..., Awaitable[object]]
+
+
+async def run_node(cfg: NodeConfig, services: Services | None = None) -> int:
+    """Run a node with its session replication until SIGINT/SIGTERM, then stop it gracefully
+    (services first, then managers and MSG_STOP).  Every configured context answers state
+    transfer, so a starting Tomcat never waits 60 s on us.  `services(cluster, shutdown_trigger,
+    task_status=...)` runs beside the cluster (the app's HTTP server).  A signal before the node
+    is up, or a second signal while stopping, kills it: nothing more is sent.  Exit status: 0
+    after a graceful stop, 1 after a forced one."""
     import signal
 
     import trio
 
-    from .net.node import Node
+    from .net.cluster import open_cluster
     from .net.transport import log_event
 
-    node = Node(cfg)
+    stop_requested = trio.Event()
+    stop_services = trio.Event()
+    running = False
+    forced = False
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(node.run)
-            # Services on top of the node start here (the app issue's `--http`).
-            async for signum in signals:
-                log_event("signal", signal=signal.Signals(signum).name, action="stop")
-                break
-            stopping = trio.CancelScope()
+        async with trio.open_nursery() as outer:
 
-            async def second_signal() -> None:
+            async def watch() -> None:
+                nonlocal forced
                 async for signum in signals:
-                    log_event("signal", signal=signal.Signals(signum).name, action="kill")
-                    node.kill()
-                    stopping.cancel()
+                    name = signal.Signals(signum).name
+                    if running and not stop_requested.is_set():
+                        log_event("signal", signal=name, action="stop")
+                        stop_requested.set()
+                        continue
+                    log_event("signal", signal=name, action="kill")
+                    forced = True
+                    outer.cancel_scope.cancel()
                     return
 
-            nursery.start_soon(second_signal)
-            with stopping:
-                await node.stop()
-            nursery.cancel_scope.cancel()
-    return 1 if stopping.cancelled_caught else 0
+            outer.start_soon(watch)
+            async with open_cluster(cfg) as cluster, trio.open_nursery() as nursery:
+                if services is not None:
+                    await nursery.start(services, cluster, stop_services.wait)
+                running = True
+                await stop_requested.wait()
+                stop_services.set()
+            # open_cluster was left normally: managers stopped, MSG_STOP sent
+            outer.cancel_scope.cancel()
+    return 1 if forced else 0
 
 
 # --- pytribes bench (issues 4 and 6): flags and logic live in benchmarks/runner.py ------------

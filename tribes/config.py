@@ -34,7 +34,7 @@ from xml.parsers import expat
 
 from .errors import TribesError
 from .wire.framing import DEFAULT_MAX_PACKAGE
-from .wire.member import Member, format_unique_id, parse_unique_id
+from .wire.member import Member, format_unique_id, parse_unique_id, pytribes_payload
 from .wire.options import parse_send_options
 
 __all__ = [
@@ -312,6 +312,12 @@ class ManagerConfig:
     record_all_actions: bool = False
     #: The web.xml session-timeout (Tomcat's conf/web.xml: 30); <= 0 means never.
     session_timeout_minutes: int = _opt(30, min=-(2**31), max=_INT32_MAX)
+    #: Ours (Tomcat has no such thing): when a member that kept running comes back after a
+    #: partition, fetch its sessions (GET_ALL_SESSIONS) and merge them, newest copy wins.
+    catch_up: bool = True
+    #: Ours: after such a merge, send the member our newer copies and the sessions created
+    #: while it was away (an unsolicited ALL_SESSION_DATA, which Tomcat applies).
+    catch_up_push: bool = True
 
     def __post_init__(self) -> None:
         _validate(self, "manager")
@@ -372,13 +378,15 @@ class NodeConfig:
         return f"tcp://{_bracket(self.receiver.address)}:{self.receiver.port}"
 
     def local_member(self, **kw: Any) -> Member:
-        """Our wire `Member` (the receiver address must be an IP literal, not "auto")."""
+        """Our wire `Member` (the receiver address must be an IP literal, not "auto"); its
+        payload says ``pytribes/<version>`` (opaque to Tomcat) unless `payload` is given."""
         try:
             packed = ipaddress.ip_address(self.receiver.address).packed
         except ValueError:
             raise ConfigError(
                 f"receiver.address {self.receiver.address!r} is not an IP address; resolve it first"
             ) from None
+        kw.setdefault("payload", pytribes_payload())
         return Member(packed, self.receiver.port, self.unique_id, domain=self.domain, **kw)
 
 

@@ -150,11 +150,29 @@ def node_config(
 
 @dataclass
 class Seen:
-    """Membership events of one node, stamped with time.monotonic()."""
+    """Membership events of one node, stamped with time.monotonic() by a collector task.
 
+    The node changes its member list and queues the event in the same step, so `of()` first
+    takes what the collector has not picked up yet: an event is never missing once the member
+    list shows its effect."""
+
+    stream: trio.MemoryReceiveChannel[Event]
     events: list[tuple[float, Event]] = field(default_factory=list)
 
+    def _drain(self) -> None:
+        while True:
+            try:
+                ev = self.stream.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                return
+            self.events.append((time.monotonic(), ev))
+
+    async def collect(self) -> None:
+        async for ev in self.stream:
+            self.events.append((time.monotonic(), ev))
+
     def of(self, host: str, *kinds: type[Event]) -> list[tuple[float, Event]]:
+        self._drain()
         return [
             (t, e)
             for t, e in self.events
@@ -162,25 +180,23 @@ class Seen:
             and e.member.host_text == host  # type: ignore[union-attr]
         ]
 
+    def all(self) -> list[Event]:
+        self._drain()
+        return [e for _, e in self.events]
+
 
 @asynccontextmanager
 async def pytribes(cfg: NodeConfig) -> AsyncIterator[tuple[Node, Seen]]:
     """A running node (START exchange done) and its events; stopped gracefully on exit."""
-    seen = Seen()
     async with trio.open_nursery() as nursery:
-        streams: list[trio.MemoryReceiveChannel[Event]] = []
+        seens: list[Seen] = []
 
         def setup(node: Node) -> None:
-            streams.append(node.subscribe())
+            seens.append(Seen(node.subscribe()))
 
         async with open_node(cfg, setup=setup) as node:
-
-            async def collect() -> None:
-                async for ev in streams[0]:
-                    seen.events.append((time.monotonic(), ev))
-
-            nursery.start_soon(collect)
-            yield node, seen
+            nursery.start_soon(seens[0].collect)
+            yield node, seens[0]
         nursery.cancel_scope.cancel()
 
 
@@ -258,7 +274,7 @@ async def test_two_tomcats_and_pytribes_form_one_cluster_and_stay(
         for t in tomcats:
             assert endpoints(await sync(t.members)) == everyone_but(t, tomcats, PY)
         assert hosts(node) == set(TOMCATS)
-        assert not [e for _, e in seen.events if isinstance(e, MemberDisappeared)]
+        assert not [e for e in seen.all() if isinstance(e, MemberDisappeared)]
         # alive times: pytribes reports its uptime, the Tomcats saw it grow
         for t in tomcats:
             (me,) = [m for m in await sync(t.members) if m.endpoint == (PY.host, PY.port)]
@@ -281,17 +297,57 @@ async def test_two_tomcats_and_pytribes_form_one_cluster_and_stay(
         assert_clean(log, t)
 
 
+#: OneLineFormatter: "25-Nov-2026 19:12:47.844 WARNING [thread] class.method message", then the
+#: exception (if any) on tab-indented lines.
+_RECORD = re.compile(r"^\d{2}-\w{3}-\d{4} \d{2}:\d{2}:\d{2}\.\d{3} (\w+) ")
+_EXCEPTION = re.compile(r"^\s*([\w.$]+(?:Exception|Error))\b(?::\s*(.*))?$")
+#: Tomcat's warning when a send meets a member that stopped listening at that very moment (a
+#: heartbeat PING racing a member's departure: the killed Tomcat, or a pytribes node that just
+#: sent MSG_STOP).  A departing Tomcat causes exactly the same; it says nothing about our bytes.
+_DEPARTED = re.compile(r"Member send is failing for:\[(.*?)\] ; Setting to suspect")
+_PROBLEM = re.compile(
+    r"deserializ|InvalidClassException|StreamCorrupted|ClassNotFound|NotSerializable|"
+    r"ClassCast|OptionalDataException",
+    re.IGNORECASE,
+)
+
+
+def log_records(log: str) -> list[tuple[str | None, list[str]]]:
+    """(level, lines) per log record; lines before the first record have level None."""
+    out: list[tuple[str | None, list[str]]] = []
+    for line in log.splitlines():
+        m = _RECORD.match(line)
+        if m or not out:
+            out.append((m.group(1) if m else None, [line]))
+        else:
+            out[-1][1].append(line)
+    return out
+
+
 def assert_clean(log: str, t: TomcatNode) -> None:
-    """No SEVERE line, no deserialization failure, no exception in a Tomcat log section."""
-    bad = [
-        line
-        for line in log.splitlines()
-        if " SEVERE " in line
-        or "deserializ" in line.lower()
-        or "InvalidClassException" in line
-        or re.search(r"\bException\b|Exception:|\tat ", line)
-    ]
-    assert not bad, f"{t.name} logged:\n" + "\n".join(bad[:20])
+    """No SEVERE record, no (de)serialization problem, no exception in a Tomcat log section --
+    except Tomcat's warning about a send to a member that had just stopped listening."""
+    bad: list[str] = []
+    for level, lines in log_records(log):
+        text = "\n".join(lines)
+        exceptions = [m for m in map(_EXCEPTION.match, lines[1:]) if m]
+        if level == "SEVERE" or _PROBLEM.search(text):
+            bad.append(text)
+        elif exceptions:
+            departed = _DEPARTED.search(lines[0])
+            first = exceptions[0]
+            if (
+                level == "WARNING"
+                and departed
+                and first.group(1) == "java.net.ConnectException"
+                and first.group(2) == "Connection refused"
+            ):
+                print(f"\n[tolerated] {t.name}: a send to {departed.group(1)} was refused")
+            else:
+                bad.append(text)
+        elif re.search(r"\bException\b|Exception:", lines[0]):
+            bad.append(text)
+    assert not bad, f"{t.name} logged:\n" + "\n".join(bad[:5])
 
 
 async def test_killed_tomcat_is_dropped_and_a_restarted_one_rejoins(

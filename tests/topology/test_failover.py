@@ -6,10 +6,11 @@ catches up with what happened meanwhile, and serves the same session again."""
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from typing import Any
 
-from tests.topology.conftest import USER, Stack, User
+from tests.topology.conftest import TRIBES_PORT, USER, MonitorPage, Stack, User
 from tests.topology.harness import wait_until
 
 #: Longest a single request may take while a node is gone: nginx's 2 s connect timeout on the
@@ -42,6 +43,24 @@ def _work_while_node1_is_gone(stack: Stack, user: User, tag: str) -> dict[str, A
     assert data["session"]["id"] == sid
     assert slowest < MAX_REQUEST_SECONDS, f"a request took {slowest:.1f} s"
     return {"record": record, "seconds": time.monotonic() - t0, "slowest": slowest}
+
+
+def _node_rows(page: MonitorPage) -> dict[str, str]:
+    """The monitor's "Cluster Nodes" rows as text, by Tribes address ("host:port")."""
+    rows = {}
+    for row in re.findall(r"<tr[^>]*>.*?</tr>", page.html, re.S):
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip()
+        addr = re.search(r"\b(\d+\.\d+\.\d+\.\d+:\d+)\b", text)
+        if addr:
+            rows.setdefault(addr.group(1), text)
+    return rows
+
+
+def _monitor_shows(stack: Stack, page: MonitorPage, node: str, *words: str) -> None:
+    row = _node_rows(page).get(f"{stack.nodes[node].address}:{TRIBES_PORT}")
+    assert row is not None, f"no row for {node} on the monitor page:\n{page.html[:3000]}"
+    for word in words:
+        assert word in row, f"{node}'s row lacks {word!r}: {row}"
 
 
 def _node1_caught_up(stack: Stack, user: User, tag: str, record: str) -> None:
@@ -81,6 +100,9 @@ def _back_in_rotation(stack: Stack, user: User, *, continuous: bool = True) -> N
     stack.wait_balancer_uses_all(user, timeout=25)
     pages = [user.monitor() for _ in range(4)]
     assert {p.current for p in pages} == {"node1", "node2"}
+    for page in pages:  # each node lists the other as an alive pytribes peer
+        other = "node2" if page.current == "node1" else "node1"
+        _monitor_shows(stack, page, other, "alive", "pytribes")
     for prev, page in itertools.pairwise(pages):
         assert page.session_id == sid
         if continuous:
@@ -103,6 +125,10 @@ def _cut_and_heal(stack: Stack, user: User) -> dict[str, Any]:
         t0 = time.monotonic()
         stack.nodes["node2"].wait_peers(set(), 30)
         work["dropped_after_work"] = time.monotonic() - t0
+        # node 2's monitor still lists the cut-off node 1, as down
+        page = user.monitor()
+        assert page.current == "node2"
+        _monitor_shows(stack, page, "node1", "down")
     finally:
         stack.heal("node1")
     t0 = time.monotonic()
@@ -141,6 +167,7 @@ def test_kill_9_node1_then_restart(stack: Stack) -> None:
     # restart only once node 2 has dropped it (otherwise the restart is invisible to it,
     # OBSERVED.md "Restarting too fast hides the restart")
     stack.nodes["node2"].wait_peers(set(), 30)
+    _monitor_shows(stack, user.monitor(), "node1", "down")
     seconds = stack.restart("node1")
     print(f"node1 restarted (state transfer included) in {seconds:.1f} s; {work}")
     stack.wait_cluster(30)

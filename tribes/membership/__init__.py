@@ -1,4 +1,5 @@
-"""Sans-io membership: StaticMembershipService (`static`) and TcpFailureDetector (`detector`).
+"""Sans-io membership: StaticMembershipService (`static`) and TcpFailureDetector (`detector`);
+`rejoin` tells a member back from a partition from a restarted one.
 
 Both are fed `now` (seconds, monotonic) and return events (`events`) and I/O actions; the trio
 wiring that runs them is `tribes.net.node`.
@@ -24,6 +25,7 @@ from .events import (
     VersionLearned,
 )
 from .members import MemberList
+from .rejoin import Rejoin, RejoinTracker
 from .static import StaticMembership, StaticPeer
 
 __all__ = [
@@ -40,6 +42,8 @@ __all__ = [
     "Probe",
     "Purpose",
     "Reason",
+    "Rejoin",
+    "RejoinTracker",
     "RpcKind",
     "RpcUnanswered",
     "SendRpc",

@@ -573,9 +573,15 @@ def decode_delta[A](
                 if value is None:
                     return None
                 pos += 5
-            elif tc in _NOT_A_VALUE:
-                return None
             else:
+                if tc in (TC_BLOCKDATA, TC_BLOCKDATALONG):
+                    # Empty records may separate the block data from the value.
+                    more, pos = _block_run(buf, pos, end, max_block)
+                    if more:
+                        return None
+                    tc = buf[pos]
+                if tc in _NOT_A_VALUE:
+                    return None
                 if reader is None:
                     reader = _Reader(buf, limits, None, True)
                     reader.handles = handles
@@ -583,8 +589,12 @@ def decode_delta[A](
                 value = reader.content()
                 pos = reader.pos
             actions.append(make(type_, action, name, value))
-        if p != rend or pos != end:
+        if p != rend:
             return None
+        if pos != end:  # only empty block records may follow
+            more, pos = _block_run(buf, pos, end, max_block)
+            if more or pos != end:
+                return None
         return sid, record_all, actions
     except Exception:
         return None

@@ -28,16 +28,28 @@ with `expire_sessions_on_shutdown`), what that sent is drained, the managers are
 (a late GET_ALL_SESSIONS gets NOCONTEXTMANAGER), then the node stops gracefully (MSG_STOP).
 Leaving by an exception or cancellation kills the node (nothing sent).
 
+Catch-up after a partition (ours, `config.manager.catch_up`): when a member we had disappeared
+(expired, unreachable, a failed send; not a MSG_STOP) and is added again with an alive time
+showing it kept running (`tribes.membership.rejoin`), every context asks it for its sessions and
+merges them (`SessionManager.catch_up`: newest copy wins, ids expired here stay expired), then,
+with `catch_up_push`, sends it our newer copies. In the background: requests are never held,
+and each context's catch-up ends at the member's TRANSFERCOMPLETE or `state_transfer_timeout`.
+A restarted member (small alive time) is left to its own start-up state transfer. A Tomcat
+answers GET_ALL_SESSIONS whenever it is not in its own start-up transfer; while it is, it drops
+the request and the catch-up times out.
+
 Log events (one line each, `tribes.net.transport.log_event`): ``state_transfer_done``
 (context, state, sessions, pages, ms, master), ``state_transfer_timeout`` (context, timeout,
 master, ms), ``state_transfer_served`` (context, member, sessions, pages, bytes, ms, ok),
-``nocontextmanager_sent`` (context, member).
+``nocontextmanager_sent`` (context, member), ``member_rejoined`` (member, alive,
+previous_alive, away_ms), ``session_catchup`` (member, context, received, updated, added, ms,
+state, kept, same, expired, stale, pushed).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +58,7 @@ import trio
 
 from ..config import NodeConfig
 from ..errors import TribesError
+from ..membership.rejoin import Rejoin, RejoinTracker
 from ..messages.session import Event, SessionMessage
 from ..session import (
     ALL,
@@ -58,6 +71,7 @@ from ..session import (
     wall_clock_ms,
 )
 from ..session import ManagerConfig as SessionManagerConfig
+from ..session.manager import PUSH_ID
 from ..wire.channel_data import ChannelData
 from ..wire.member import Member
 from .node import Node, open_node
@@ -92,6 +106,7 @@ def session_manager_config(config: NodeConfig) -> SessionManagerConfig:
         notify_session_listeners_on_replication=m.notify_session_listeners_on_replication,
         expire_sessions_on_shutdown=m.expire_sessions_on_shutdown,
         record_all_actions=m.record_all_actions,
+        catch_up_push=m.catch_up_push,
     )
 
 
@@ -132,6 +147,12 @@ class Cluster:
             peer_version=self._peer_version,
         )
         self._serving: dict[tuple[str, tuple[bytes, int, bytes]], _Serving] = {}
+        ms = config.membership
+        self._rejoins = RejoinTracker()
+        #: How long a member can be cut off before we notice (static expiry after the last
+        #: PING, up to a heartbeat later): sessions created that long before it disappeared
+        #: count as "created while it was away" for the push.
+        self._detection_ms = round((ms.expiration_time + ms.ping_interval + ms.rpc_timeout) * 1000)
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -192,6 +213,59 @@ class Cluster:
     def _attach(self, node: Node) -> None:
         self._node = node
         node.add_message_listener(self._on_message)
+        node.on_member_disappeared(self._member_gone)
+        node.on_member_added(self._member_added)
+
+    # --- catch-up after a partition ------------------------------------------------------------
+
+    def _member_gone(self, member: Member) -> None:
+        self._rejoins.disappeared(member, trio.current_time())
+
+    def _member_added(self, member: Member) -> Awaitable[None] | None:
+        rejoin = self._rejoins.added(member, trio.current_time())
+        if rejoin is None or not self.config.manager.catch_up:
+            return None
+        return self._catch_up(rejoin)  # run by the node in the background
+
+    async def _catch_up(self, rejoin: Rejoin) -> None:
+        """Every context catches up with the member, in parallel."""
+        member = rejoin.member
+        away_ms = round(rejoin.away * 1000)
+        log_event(
+            "member_rejoined",
+            local=self.node.name,
+            member=member.name,
+            alive=member.alive,
+            previous_alive=rejoin.previous_alive,
+            away_ms=away_ms,
+        )
+        since = self._clock() - away_ms - self._detection_ms
+        async with trio.open_nursery() as nursery:
+            for manager in list(self.sessions.registry.managers.values()):
+                nursery.start_soon(self._catch_up_context, manager, member, since)
+
+    async def _catch_up_context(self, manager: SessionManager, member: Member, since: int) -> None:
+        t0 = trio.current_time()
+        record = await self.sessions.catch_up(manager, member, since=since)
+        if record is None:
+            return
+        r = record.result
+        log_event(
+            "session_catchup",
+            local=self.node.name,
+            member=member.name,
+            context=manager.name,
+            received=r.received,
+            updated=r.updated,
+            added=r.added,
+            ms=round((trio.current_time() - t0) * 1000),
+            state=record.state.value,
+            kept=r.kept,
+            same=r.same,
+            expired=r.expired,
+            stale=r.stale,
+            pushed=record.pushed,
+        )
 
     def _peer_version(self, member: object) -> int | None:
         if self._node is None or not isinstance(member, Member):
@@ -251,6 +325,8 @@ class Cluster:
             return
         if event not in (Event.EVT_ALL_SESSION_DATA, Event.EVT_ALL_SESSION_TRANSFERCOMPLETE):
             return
+        if (message.unique_id or "").startswith(PUSH_ID):
+            return  # a catch-up push, counted in its session_catchup line
         key = (ctx, dest.key)
         serving = self._serving.get(key)
         if serving is None:

@@ -5,12 +5,15 @@
 * `SessionRegistry`: the managers of a node, routed by context name.
 * `SessionReplicator`: the trio adapter using only ``await send(message, dest, options)`` and
   ``members()``.
+* catch-up after a partition (ours): `SessionManager.catch_up` / `merge_sessions`, `CatchUp`,
+  `MergeResult`.
 """
 
 from .config import (
     ALL,
     OPTIONS_ASYNCHRONOUS,
     OPTIONS_SYNC_ACK,
+    CatchUpState,
     ManagerConfig,
     Send,
     TransferState,
@@ -18,7 +21,7 @@ from .config import (
     wall_clock_ms,
 )
 from .listeners import SessionListener
-from .manager import SessionManager, TooManyActiveSessions
+from .manager import CatchUp, MergeResult, SessionManager, TooManyActiveSessions
 from .registry import SessionRegistry
 from .replicator import Delivery, SessionReplicator
 from .session import EXCLUDED_ATTRIBUTES, InvalidSessionError, Session
@@ -30,9 +33,12 @@ __all__ = [
     "JAVA_TYPES",
     "OPTIONS_ASYNCHRONOUS",
     "OPTIONS_SYNC_ACK",
+    "CatchUp",
+    "CatchUpState",
     "Delivery",
     "InvalidSessionError",
     "ManagerConfig",
+    "MergeResult",
     "Send",
     "Session",
     "SessionListener",

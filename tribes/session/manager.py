@@ -26,7 +26,11 @@ Documented differences from DeltaManager (all about robustness, none visible to 
 * a GET_ALL_SESSIONS queued during our own state transfer is answered once it ends (Tomcat
   drops it with `stateTimestampDrop`, and the asking node then waits `stateTransferTimeout`);
 * a DELTA action with a value of the wrong type is skipped with a warning instead of
-  aborting the rest of the delta.
+  aborting the rest of the delta;
+* a backup's lastAccessedTime is the primary's time of the last change it applied (the
+  timestamp of CREATED / DELTA / ACCESSED, never going backwards), not its receive time
+  (Tomcat's endAccess at the receiver): copies compare by when they changed (thisAccessedTime,
+  which the idle time and expiry use, is still the local receive time).
 
 Catch-up after a partition (ours; Tomcat only transfers state at start-up). When a member that
 kept running comes back after it had disappeared, the node calls `catch_up(member, now,
@@ -71,6 +75,7 @@ from ..jserial import JBoolean, JInteger, dumps
 from ..messages.session import (
     ACTION_REMOVE,
     ACTION_SET,
+    NOTE_REQUEST,
     NOTE_SESSION_ID,
     TYPE_ATTRIBUTE,
     TYPE_AUTHTYPE,
@@ -81,6 +86,7 @@ from ..messages.session import (
     TYPE_PRINCIPAL,
     DeltaRequest,
     Event,
+    Principal,
     SessionMessage,
     SessionState,
     decode_new_id,
@@ -196,6 +202,50 @@ def _serializable_state(state: SessionState, layout: int) -> bool:
     except Exception:
         return False
     return True
+
+
+def _changed_at(message: SessionMessage, now: int) -> int:
+    """When the primary made the change a CREATED / DELTA / ACCESSED carries: its timestamp
+    (Tomcat sets it: creation time, or `now` at the end of the request); `now` without one.
+    A backup takes it as lastAccessedTime instead of its receive time, so that the copies of
+    one session compare by when they were changed, wherever (the catch-up merge), and a
+    message delivered late (TCP resends it when a cut link comes back) does not make an old
+    copy look new."""
+    if message.timestamp_set and message.timestamp > 0:
+        return message.timestamp
+    return now
+
+
+def _timed_out(state: SessionState, now: int) -> bool:
+    """The copy has been idle for its whole maxInactiveInterval (its primary expires it)."""
+    max_idle = state.max_inactive_interval
+    return max_idle > 0 and now - state.this_accessed_time >= max_idle * 1000
+
+
+def _principal_key(principal: object, layout: int) -> object:
+    """A GenericPrincipal by what it says (name, roles, password); one we built and one we
+    received carry different class descriptors. Any other principal by its bytes."""
+    p = principal if isinstance(principal, Principal) else Principal.from_java(principal)
+    if p is not None:
+        return (p.name, tuple(sorted(p.roles)), p.password if layout == 9 else None)
+    return None if principal is None else dumps(principal)
+
+
+def _equal(a: object, b: object) -> bool:
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:
+        return False
+
+
+def _same_value(a: object, b: object) -> bool:
+    """Equal Java values: equal Python values of one type, or the same serialized bytes."""
+    if _equal(a, b):
+        return True
+    try:
+        return dumps(a) == dumps(b)
+    except Exception:
+        return False
 
 
 class TooManyActiveSessions(TribesError):
@@ -418,7 +468,7 @@ class SessionManager:
         if new_id is None:
             new_id = self.generate_session_id()
         old_id = session.id
-        self._rename(session, new_id, notify=True)
+        self._rename(session, new_id, now, notify=True)
         if self._members():
             msg = self._message(
                 Event.EVT_CHANGE_SESSION_ID, old_id, f"{old_id}-{now}", now, encode_new_id(new_id)
@@ -510,6 +560,7 @@ class SessionManager:
         oldest_tomb = next(iter(self._tombstones.values()), None)
         if oldest_tomb is not None:
             deadlines.append(oldest_tomb[1] + window + 1)
+        deadlines.extend(c.deadline + 1 for c in self._catch_ups.values())
         return min(deadlines) if deadlines else None
 
     def poll(self, now: int | None = None) -> None:
@@ -527,6 +578,14 @@ class SessionManager:
             )
             self.counters["no-state-transferred"] += 1
             self._finish_transfer(TransferState.TIMED_OUT, now)
+        for record in [c for c in self._catch_ups.values() if now > c.deadline]:
+            log.info(
+                "%s: catch-up with %s: no TRANSFERCOMPLETE within %d ms",
+                self.name,
+                getattr(record.member, "name", record.member),
+                self.config.catch_up_timeout_ms,
+            )
+            self._finish_catch_up(record, CatchUpState.TIMED_OUT, now)
         self._forget_old(now)
 
     # --- inbound -------------------------------------------------------------------------------
@@ -565,8 +624,7 @@ class SessionManager:
         else:
             size = cfg.send_all_sessions_size
             pages = [snapshot[i : i + size] for i in range(0, len(snapshot), size)]
-        asked = self._peer_version(sender) if self._peer_version is not None else None
-        layout = wire_line(asked) if asked else self.wire_version
+        layout = self._layout_for(sender)
         lane = object()
         for i, page in enumerate(pages):
             payload = self._encode_page([s._to_state(layout) for s in page], layout)
@@ -583,6 +641,11 @@ class SessionManager:
             Event.EVT_ALL_SESSION_TRANSFERCOMPLETE, TRANSFERRED_ID, TRANSFERRED_ID + self.name, now
         )
         self._emit(Send(done, sender, cfg.channel_send_options, lane=lane))
+
+    def _layout_for(self, member: object) -> int:
+        """The DeltaSession layout `member` reads (its Tomcat line, when the node knows it)."""
+        asked = self._peer_version(member) if self._peer_version is not None else None
+        return wire_line(asked) if asked else self.wire_version
 
     def _encode_page(self, states: list[SessionState], layout: int) -> bytes:
         """encode_sessions, leaving out what cannot be serialized (as writeObjectData skips a
@@ -603,34 +666,267 @@ class SessionManager:
         return encode_sessions([s for s in states if _serializable_state(s, layout)], layout)
 
     def _on_all_session_data(self, message: SessionMessage, sender: object, now: int) -> None:
-        """handleALL_SESSION_DATA: add (or replace) every session as a backup."""
+        """handleALL_SESSION_DATA. During our start-up transfer: add (or replace) every session
+        as a backup, as Tomcat does. Otherwise (a catch-up answer, a push): merge."""
         if message.payload is None:
             return
-        for state in decode_sessions(message.payload):
-            session = Session(self, now)
-            session._load_state(state)
-            session._valid = True
-            session._primary = False
-            session._access(now)
-            session._access_count = 0
-            if state.id in self._sessions:
-                self.counters["replaced"] += 1
-                log.warning("%s: state transfer replaces session %s", self.name, state.id)
-            self._sessions[state.id] = session
-            self._tombstones.pop(state.id, None)
-            if self.config.notify_session_listeners_on_replication:
-                self.fire("session_created", session)
-            self._replay_orphans(state.id, now)
+        states = decode_sessions(message.payload)
+        if not self.transfer_done:
+            for state in states:
+                if state.id in self._sessions:
+                    self.counters["replaced"] += 1
+                    log.warning("%s: state transfer replaces session %s", self.name, state.id)
+                self._install(state, now)
+            return
+        pushed = (message.unique_id or "").startswith(PUSH_ID)
+        record = None if pushed else self._catch_ups.get(member_key(sender))
+        if record is not None:
+            self.merge_sessions(states, sender, now, into=record.result)
+            return
+        result = self.merge_sessions(states, sender, now)
+        self.counters["merged.pushes" if pushed else "merged.unsolicited"] += 1
+        log.info(
+            "%s: merged %d sessions %s by %s: %d updated, %d added, %d kept, %d expired here",
+            self.name,
+            result.received,
+            "pushed" if pushed else "sent",
+            getattr(sender, "name", sender),
+            result.updated,
+            result.added,
+            result.kept,
+            result.expired,
+        )
+
+    def _install(self, state: SessionState, now: int) -> Session:
+        """deserializeSessions for one record: a new backup session (replacing any)."""
+        session = Session(self, now)
+        session._load_state(state)
+        session._valid = True
+        session._primary = False
+        session._id_time = state.creation_time
+        session._access(now)
+        session._access_count = 0
+        self._sessions[state.id] = session
+        self._tombstones.pop(state.id, None)
+        self._expired_ids.pop(state.id, None)
+        if self.config.notify_session_listeners_on_replication:
+            self.fire("session_created", session)
+        self._replay_orphans(state.id, now)
+        return session
 
     def _on_transfer_complete(self, message: SessionMessage, sender: object, now: int) -> None:
+        record = self._catch_ups.get(member_key(sender))
+        if record is not None:
+            self._finish_catch_up(record, CatchUpState.MERGED, now)
+            return
         self._state_time = message.timestamp
         if self.transfer_state is TransferState.WAITING:
             self._finish_transfer(TransferState.TRANSFERRED, now)
 
     def _on_no_context_manager(self, message: SessionMessage, sender: object, now: int) -> None:
+        record = self._catch_ups.get(member_key(sender))
+        if record is not None:
+            who = getattr(sender, "name", sender)
+            log.info("%s: catch-up with %s: it has no such context", self.name, who)
+            self._finish_catch_up(record, CatchUpState.NO_CONTEXT_MANAGER, now)
+            return
         log.warning("%s: the master member has no such context: no session state", self.name)
         if self.transfer_state is TransferState.WAITING:
             self._finish_transfer(TransferState.NO_CONTEXT_MANAGER, now)
+
+    # --- catch-up after a partition (ours; see the module docstring) ---------------------------
+
+    @property
+    def catch_ups(self) -> Mapping[object, CatchUp]:
+        """The catch-ups in progress, by `member_key`."""
+        return MappingProxyType(self._catch_ups)
+
+    def catch_up(
+        self, member: object, now: int | None = None, *, since: int | None = None
+    ) -> CatchUp | None:
+        """Bring us up to date with `member`, which kept running while it was cut off from us:
+        EVT_GET_ALL_SESSIONS (options 8) to it; its answer is merged (`merge_sessions`) as it
+        arrives, nothing is queued meanwhile. Returns the `CatchUp` (the one already running
+        for that member, if any), or None before our own start-up transfer has ended.
+        `since`: when the member went away (epoch ms), for the push (module docstring)."""
+        now = self.now(now)
+        if not self.transfer_done:
+            return None
+        key = member_key(member)
+        running = self._catch_ups.get(key)
+        if running is not None:
+            return running
+        record = CatchUp(member, now, now + self.config.catch_up_timeout_ms, since)
+        self._catch_ups[key] = record
+        msg = self._message(Event.EVT_GET_ALL_SESSIONS, GET_ALL_ID, f"GET-ALL-{self.name}", now)
+        self._emit(Send(msg, member, OPTIONS_ASYNCHRONOUS, lane=object()))
+        self.counters["catch-ups"] += 1
+        return record
+
+    def merge_sessions(
+        self,
+        states: Iterable[SessionState],
+        sender: object = None,
+        now: int | None = None,
+        *,
+        into: MergeResult | None = None,
+    ) -> MergeResult:
+        """Merge full sessions (one ALL_SESSION_DATA page) from `sender` into ours, the rules
+        of the module docstring; EVT_SESSION_EXPIRED goes back to `sender` (when given) for
+        ids that expired here. Counts go to `into` (or a new `MergeResult`), returned."""
+        now = self.now(now)
+        result = MergeResult() if into is None else into
+        result.pages += 1
+        for state in states:
+            result.received += 1
+            sid = state.id
+            result.theirs.add(sid)
+            local = self._sessions.get(sid)
+            if local is None:
+                if self._recently_expired(sid, now):
+                    result.expired += 1
+                    if sender is not None:
+                        msg = self._message(
+                            Event.EVT_SESSION_EXPIRED, sid, f"{sid}-EXPIRED-MSG", now
+                        )
+                        self._emit(Send(msg, sender, self.config.channel_send_options, object()))
+                elif _timed_out(state, now):
+                    result.stale += 1
+                else:
+                    self._install(state, now)
+                    result.added += 1
+                continue
+            if self._same_content(local, state):
+                result.same += 1
+                continue
+            theirs = (state.last_accessed_time, state.this_accessed_time)
+            ours = (local.last_accessed_time, local.this_accessed_time)
+            in_use = local.dirty or local._access_count > 0
+            newer = theirs > ours and not in_use
+            log.debug(
+                "%s: merge %s: theirs %s, ours %s%s: %s",
+                self.name,
+                sid,
+                theirs,
+                ours,
+                " (in use)" if in_use else "",
+                "theirs" if newer else "ours",
+            )
+            if newer:
+                self._update(local, state, now)
+                result.updated += 1
+            else:
+                result.kept += 1
+                result.ours_newer.add(sid)
+        self.counters["merged.sessions"] += result.received
+        return result
+
+    def _update(self, session: Session, state: SessionState, now: int) -> None:
+        """Apply a newer copy to our session object in place (it becomes a backup). Attribute
+        listeners fire as for a replicated DELTA; attributes that are never replicated stay."""
+        notify = self.config.notify_listeners_on_replication
+        wanted = {
+            k: v
+            for k, v in state.attributes.items()
+            if v is not None and k not in EXCLUDED_ATTRIBUTES
+        }
+        for name in list(session._attributes):
+            if name not in wanted and name not in EXCLUDED_ATTRIBUTES:
+                session._remove_attribute(name, notify=notify, record=False)
+        for name, value in wanted.items():
+            if name in session._attributes and _equal(session._attributes[name], value):
+                continue
+            session._set_attribute(name, value, notify=notify, record=False)
+        session._creation_time = state.creation_time
+        session._last_accessed_time = state.last_accessed_time
+        session._this_accessed_time = state.this_accessed_time
+        session._max_inactive_interval = state.max_inactive_interval
+        session._new = state.is_new
+        session._version = state.version
+        session._principal = state.principal
+        if state.notes is not None:
+            for name, value in zip((NOTE_SESSION_ID, NOTE_REQUEST), state.notes, strict=True):
+                if value is not None:
+                    session._notes[name] = value
+        session._listeners = list(state.listeners)
+        session._valid = True
+        session._primary = False
+        session._reset_delta()
+        session._access(now)
+        session._access_count = 0
+
+    def _same_content(self, session: Session, state: SessionState) -> bool:
+        """Both copies hold the same replicated state (times, isNew and version aside)."""
+        if (
+            session.creation_time != state.creation_time
+            or session.max_inactive_interval != state.max_inactive_interval
+        ):
+            return False
+        layout = 10 if state.notes is not None else 9
+        try:
+            mine = session._to_state(layout)
+            return (
+                _principal_key(mine.principal, layout) == _principal_key(state.principal, layout)
+                and mine.attributes.keys() == state.attributes.keys()
+                and all(_same_value(v, state.attributes[k]) for k, v in mine.attributes.items())
+                and _same_value(mine.listeners, state.listeners)
+                and _same_value(mine.notes, state.notes)
+            )
+        except Exception:
+            return False
+
+    def _finish_catch_up(self, record: CatchUp, state: CatchUpState, now: int) -> None:
+        self._catch_ups.pop(member_key(record.member), None)
+        record.state = state
+        record.finished = now
+        if state is CatchUpState.MERGED and self.config.catch_up_push:
+            record.pushed = self._push(record, now)
+
+    def _push(self, record: CatchUp, now: int) -> int:
+        """Our sessions the member should have: where our copy won the merge, and the ones it
+        does not know that were created or renamed here since it went away."""
+        result, since = record.result, record.since
+        sessions = [
+            s
+            for sid, s in self._sessions.items()
+            if s._valid
+            and (
+                sid in result.ours_newer
+                or (sid not in result.theirs and since is not None and s._id_time >= since)
+            )
+        ]
+        if not sessions:
+            return 0
+        layout = self._layout_for(record.member)
+        cfg = self.config
+        size = len(sessions) if cfg.send_all_sessions else cfg.send_all_sessions_size
+        lane = object()
+        for i in range(0, len(sessions), size):
+            page = [s._to_state(layout) for s in sessions[i : i + size]]
+            payload = self._encode_page(page, layout)
+            msg = self._message(
+                Event.EVT_ALL_SESSION_DATA, SESSION_STATE_ID, f"{PUSH_ID}-{self.name}", now, payload
+            )
+            self._emit(Send(msg, record.member, OPTIONS_SYNC_ACK, lane=lane))
+        self.counters["pushed.sessions"] += len(sessions)
+        return len(sessions)
+
+    def _remember_expired(self, session_id: str, now: int) -> None:
+        memory = self.config.expired_id_memory
+        if not session_id or memory <= 0:
+            return
+        ids = self._expired_ids
+        ids.pop(session_id, None)
+        ids[session_id] = now
+        while ids:
+            oldest, at = next(iter(ids.items()))
+            if now - at <= memory and len(ids) <= MAX_EXPIRED_IDS:
+                break
+            del ids[oldest]
+
+    def _recently_expired(self, session_id: str, now: int) -> bool:
+        at = self._expired_ids.get(session_id)
+        return at is not None and now - at <= self.config.expired_id_memory
 
     def _on_created(self, message: SessionMessage, sender: object, now: int) -> None:
         """handleSESSION_CREATED: a new empty backup with our own timeout (replaces any)."""
@@ -653,6 +949,7 @@ class SessionManager:
         session._access(now)
         self._add(session, sid, notify=self.config.notify_session_listeners_on_replication)
         session._end_access(now)
+        session._last_accessed_time = _changed_at(message, now)
         self._tombstones.pop(sid, None)
         self._replay_orphans(sid, now)
 
@@ -665,11 +962,21 @@ class SessionManager:
         if message.payload is None:
             self.counters["dropped.empty-delta"] += 1
             return
-        self.apply_delta(session, DeltaRequest.decode(message.payload), now)
+        delta = DeltaRequest.decode(message.payload)
+        self.apply_delta(session, delta, now, changed_at=_changed_at(message, now))
 
-    def apply_delta(self, session: Session, delta: DeltaRequest, now: int | None = None) -> bool:
+    def apply_delta(
+        self,
+        session: Session,
+        delta: DeltaRequest,
+        now: int | None = None,
+        *,
+        changed_at: int | None = None,
+    ) -> bool:
         """DeltaRequest.execute with `addDeltaRequest=false`, between access() and endAccess();
-        the session becomes a backup. False (nothing applied) if the ids differ."""
+        the session becomes a backup. False (nothing applied) if the ids differ.
+        `changed_at`: the primary's time of the change (the message timestamp), which becomes
+        the lastAccessedTime unless that is later already (see `_changed_at`)."""
         now = self.now(now)
         if delta.session_id != session.id:
             self.counters["dropped.delta-id-mismatch"] += 1
@@ -682,6 +989,7 @@ class SessionManager:
             return False
         notify = self.config.notify_listeners_on_replication
         session._reset_delta()  # Tomcat swaps the received request in: pending changes are lost
+        previous = session._last_accessed_time
         session._access(now)
         for action in delta.actions:
             if not self._apply_action(
@@ -697,6 +1005,8 @@ class SessionManager:
                     session.id,
                 )
         session._end_access(now)
+        if changed_at is not None:
+            session._last_accessed_time = max(previous, changed_at)
         session._primary = False
         return True
 
@@ -745,9 +1055,11 @@ class SessionManager:
         if session is None:
             self.counters["dropped.unknown-session"] += 1
             return
+        previous = session._last_accessed_time
         session._access(now)
         session._primary = False
         session._end_access(now)
+        session._last_accessed_time = max(previous, _changed_at(message, now))
 
     def _on_expired(self, message: SessionMessage, sender: object, now: int) -> None:
         """handleSESSION_EXPIRED: expire locally, no re-broadcast."""
@@ -763,6 +1075,7 @@ class SessionManager:
         else:
             self.counters["dropped.unknown-session"] += 1
             self._tombstone(sid, message.timestamp, now)
+            self._remember_expired(sid, now)
         dropped = self._orphans.pop(sid, [])
         self._orphan_count -= len(dropped)
 
@@ -777,7 +1090,9 @@ class SessionManager:
             return
         new_id = decode_new_id(message.payload)
         session._primary = False
-        self._rename(session, new_id, notify=self.config.notify_session_listeners_on_replication)
+        self._rename(
+            session, new_id, now, notify=self.config.notify_session_listeners_on_replication
+        )
         self._tombstones.pop(new_id, None)
         self._replay_orphans(new_id, now)
 
@@ -821,16 +1136,21 @@ class SessionManager:
         """StandardSession.setId(id, notify) on a fresh session: register (replacing any)."""
         session._set_id(session_id)
         self._sessions[session_id] = session
+        self._expired_ids.pop(session_id, None)
         if notify:
             self.fire("session_created", session)
 
-    def _rename(self, session: Session, new_id: str, *, notify: bool) -> None:
+    def _rename(self, session: Session, new_id: str, now: int, *, notify: bool) -> None:
         """ManagerBase.changeSessionId: re-register under `new_id`, tellChangedSessionId."""
         old_id = session.id
         if self._sessions.get(old_id) is session:
             del self._sessions[old_id]
+            if old_id != new_id:
+                self._remember_expired(old_id, now)
         session._set_id(new_id)
+        session._id_time = now
         self._sessions[new_id] = session
+        self._expired_ids.pop(new_id, None)
         if notify:
             self.fire("session_id_changed", session, old_id)
 
@@ -898,6 +1218,7 @@ class SessionManager:
             self._send_all(msg, session)
         if registered:
             self._tombstone(sid, session.creation_time, now)
+            self._remember_expired(sid, now)
 
     def _finish_transfer(self, state: TransferState, now: int) -> None:
         """The end of getAllClusterSessions: process the queue (stateTimestampDrop rule)."""

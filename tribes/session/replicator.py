@@ -34,7 +34,7 @@ import trio
 
 from ..messages.session import SessionMessage
 from .config import ManagerConfig, Send, TransferState, wall_clock_ms
-from .manager import SessionManager
+from .manager import CatchUp, SessionManager
 from .registry import SessionRegistry
 from .session import Session
 
@@ -121,6 +121,27 @@ class SessionReplicator:
             manager.poll(self._clock())
             self.flush()
         return manager.transfer_state
+
+    async def catch_up(
+        self, manager: SessionManager, member: object, *, since: int | None = None
+    ) -> CatchUp | None:
+        """`manager.catch_up(member)`: ask a member that rejoined after a partition for its
+        sessions and merge them; returns once its TRANSFERCOMPLETE / NOCONTEXTMANAGER arrived
+        or the timeout passed (None: our own start-up transfer is still running). Requests
+        are never held by it."""
+        self._require_running()
+        record = manager.catch_up(member, self._clock(), since=since)
+        self.flush()
+        if record is None:
+            return None
+        while not record.done:
+            changed = self._changed
+            timeout = max(0, record.deadline + 1 - self._clock()) / 1000
+            with trio.move_on_after(timeout):
+                await changed.wait()
+            manager.poll(self._clock())
+            self.flush()
+        return record
 
     # --- node side -----------------------------------------------------------------------------
 

@@ -67,6 +67,9 @@ class Session:
         self._delta = DeltaRequest("", manager.config.record_all_actions)
         self._last_time_replicated = now
         self._access_count = 0
+        #: When the session got its current id here (creation, id change; a received copy:
+        #: its creation time): which sessions a catch-up pushes to a member that was away.
+        self._id_time = now
 
     def __repr__(self) -> str:
         state = "valid" if self._valid else "invalid"

@@ -19,6 +19,10 @@ BEGIN = b"TRIBES-B\x01\x00"
 END = b"TRIBES-E\x01\x00"
 #: `Member.SHUTDOWN_PAYLOAD`: the command of a member that is leaving.
 SHUTDOWN_COMMAND = b"BABY-ALEX"
+#: A pytribes node's member `payload` starts with this, then its version (``pytribes/0.1.0``).
+#: Tribes never reads the payload (TRIBES.md §3.1-3.2): Tomcat keeps and re-sends it; other
+#: pytribes nodes tell a pytribes peer from a Tomcat by it.
+PYTRIBES_PAYLOAD_PREFIX = b"pytribes/"
 #: Bytes of the body besides the variable parts (alive..udpPort, hl, cl, dl, uniqueId, pl).
 _FIXED_BODY = 8 + 4 + 4 + 4 + 1 + 4 + 4 + 16 + 4
 
@@ -94,6 +98,13 @@ class Member:
         """The member said it is leaving (command BABY-ALEX)."""
         return self.command == SHUTDOWN_COMMAND
 
+    @property
+    def pytribes_version(self) -> str | None:
+        """The version a pytribes node announces in its payload; None for anything else."""
+        if not self.payload.startswith(PYTRIBES_PAYLOAD_PREFIX):
+            return None
+        return self.payload[len(PYTRIBES_PAYLOAD_PREFIX) :].decode("ascii", "replace")
+
     def same(self, other: Member) -> bool:
         """MemberImpl.equals: host, port and uniqueId."""
         return self._key == other._key
@@ -124,6 +135,15 @@ def encode_member(m: Member) -> bytes:
             }
         )
     )
+
+
+def pytribes_payload(version: str | None = None) -> bytes:
+    """Our member payload: ``pytribes/<version>``."""
+    if version is None:
+        from .. import __version__
+
+        version = __version__
+    return PYTRIBES_PAYLOAD_PREFIX + version.encode("ascii")
 
 
 def decode_member(data: bytes) -> Member:

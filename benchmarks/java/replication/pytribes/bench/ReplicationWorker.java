@@ -81,6 +81,7 @@ public final class ReplicationWorker {
     Tomcat tomcat;
     SimpleTcpCluster cluster;
     TimedDeltaManager manager;
+    boolean memTracking;
     final File baseRoot;
     final AtomicLong counter = new AtomicLong();
 
@@ -112,7 +113,6 @@ public final class ReplicationWorker {
         String host = a.get("host");
         int port = Integer.parseInt(a.get("port"));
         boolean mem = "1".equals(a.get("mem"));
-        long before = mem ? heapUsed() : 0;
         long t0 = System.nanoTime();
 
         Tomcat t = new Tomcat();
@@ -175,7 +175,9 @@ public final class ReplicationWorker {
         out.append(",\"manager\":\"").append(m.getName()).append('"');
         out.append(",\"sessions\":").append(m.getActiveSessions());
         if (mem) {
-            out.append(",\"mem_bytes\":").append(heapUsed() - before);
+            // heap used after GC now; `stop` reports it again once the node is gone
+            out.append(",\"mem_bytes\":").append(heapUsed());
+            memTracking = true;
         }
         return out.toString();
     }
@@ -190,7 +192,12 @@ public final class ReplicationWorker {
         tomcat = null;
         cluster = null;
         manager = null;
-        return "\"stop_ms\":" + (System.nanoTime() - t0) / 1e6;
+        String out = "\"stop_ms\":" + (System.nanoTime() - t0) / 1e6;
+        if (memTracking) {
+            memTracking = false;
+            out += ",\"mem_after_stop\":" + heapUsed();
+        }
+        return out;
     }
 
     String waitMembers(Map<String, String> a) throws Exception {
@@ -366,6 +373,7 @@ public final class ReplicationWorker {
                     case "stop": body = w.stop(); break;
                     case "wait_members": body = w.waitMembers(a); break;
                     case "fill": body = w.fill(a); break;
+                    case "heap": body = "\"heap_bytes\":" + heapUsed(); break;
                     case "delta": body = w.delta(a); break;
                     case "hello":
                         body = "\"impl\":\"java\",\"tomcat\":" + json(org.apache.catalina.util.ServerInfo.getServerNumber())
