@@ -359,6 +359,10 @@ def _better_factor(row: Mapping[str, Any], key: str = "ratio") -> float | None:
     return float(r) if row["higher_is_better"] else 1.0 / float(r)
 
 
+def _short(title: str) -> str:
+    return title.strip().replace(" (mixed: pytribes->Java vs Java->pytribes)", " [mixed*]")
+
+
 def plot(report: Mapping[str, Any], path: Path) -> bool:
     """One PNG, three panels: throughput (msg/s, linear), latency (µs, log, points with min–max
     whiskers) and every row as "pytribes relative to Java" (> 1: pytribes better; median and
@@ -377,24 +381,26 @@ def plot(report: Mapping[str, Any], path: Path) -> bool:
         for r in rows
         if r["unit"] == "µs" and ("lag" in r["scenario"] or r["scenario"].startswith("channel."))
     ]
-    rel = [
+    rel = [  # mixed rows and the system-CPU parts are in the table only
         r
         for r in rows
-        if _better_factor(r) is not None and not r.get("title", "").lstrip().startswith("of which")
+        if _better_factor(r) is not None
+        and not r.get("title", "").lstrip().startswith("of which")
+        and not r["scenario"].endswith(".mixed")
     ]
     panels = [(n, rs) for n, rs in (("rate", rate), ("lat", lat), ("rel", rel)) if rs]
     if not panels:
         return False
     heights = [0.38 * len(rs) + 1.2 for _, rs in panels]
     fig, axes = plt.subplots(
-        len(panels), 1, figsize=(11, sum(heights) + 0.6), gridspec_kw={"height_ratios": heights}
+        len(panels), 1, figsize=(12, sum(heights) + 0.6), gridspec_kw={"height_ratios": heights}
     )
     if len(panels) == 1:
         axes = [axes]
     colors = {"pytribes": "#3572A5", "java": "#E76F00"}
     names = {"pytribes": "pytribes", "java": "Java (Tomcat)"}
     for ax, (kind, rs) in zip(axes, panels, strict=True):
-        labels = [r.get("title", r["scenario"]).strip() for r in rs]
+        labels = [_short(r.get("title", r["scenario"])) for r in rs]
         y = list(range(len(rs)))
         if kind in ("rate", "lat"):
             for off, side in ((-0.18, "pytribes"), (0.18, "java")):
@@ -441,13 +447,18 @@ def plot(report: Mapping[str, Any], path: Path) -> bool:
         ax.grid(axis="x", which="both", alpha=0.3)
         if kind != "rel":
             ax.legend(fontsize=8, loc="best")
+            if any(r["scenario"].endswith(".mixed") for r in rs):
+                ax.text(
+                    0.99, 0.01, "* mixed: pytribes = pytribes->Java, Java = Java->pytribes",
+                    transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
+                )  # fmt: skip
     kind_of_run = "quick" if report["quick"] else "full"
     fig.suptitle(
         f"pytribes vs Java (Tomcat {report.get('tomcat', '?')}), {report['date']}, {kind_of_run} "
         f"run, {report['machine']['cpus']} CPUs, loopback",
         fontsize=11,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.985))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True

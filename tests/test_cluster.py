@@ -97,6 +97,8 @@ def test_session_manager_config_maps_the_node_settings() -> None:
     assert m.send_all_sessions_wait_time == 500
     assert m.channel_send_options == 6
     assert m.state_transfer_timeout == 10
+    assert cfg.manager.catch_up and m.catch_up_push  # ours, on by default
+    assert session_manager_config(config(A, 4000, catch_up_push=False)).catch_up_push is False
 
 
 async def test_pair_state_transfer_both_ways_and_synchronous_replication() -> None:
@@ -316,6 +318,30 @@ async def test_partition_heals_and_both_nodes_catch_up() -> None:
             s.set("after", True)
             await a.cluster.complete(s)
             assert jw_b.find(ids[3])["after"] is True  # type: ignore[index]
+            await a.stop()
+            await b.stop()
+
+
+async def test_without_catch_up_a_healed_node_stays_stale_as_in_tomcat() -> None:
+    """`manager.catch_up = false`: Tomcat's behaviour -- the rejoin is not acted upon."""
+    port = common_port()
+    with capture_events() as log:
+        async with trio.open_nursery() as nursery:
+            a = await start_cluster(nursery, config(A, port, catch_up=False))
+            b = await start_cluster(nursery, config(B, port, catch_up=False))
+            await wait_for(lambda: hosts(a.cluster) == [B] and hosts(b.cluster) == [A])
+            (sid,) = await fill(a.cluster, 1)
+            with partitioned(a.cluster, b.cluster):
+                await wait_for(lambda: hosts(a.cluster) == [] and hosts(b.cluster) == [], 10)
+                s = a.cluster.find_session("/jw", sid)
+                assert s is not None
+                s.set("cart", "changed while cut")
+                await a.cluster.complete(s)
+            await wait_for(lambda: hosts(a.cluster) == [B] and hosts(b.cluster) == [A], 10)
+            await trio.sleep(1.0)
+            assert b.cluster.manager("/jw").find(sid)["cart"] == ["a", 0, {"k": 1.5}]  # type: ignore[index]
+            assert len(log.named("member_rejoined")) == 2
+            assert not log.named("session_catchup")
             await a.stop()
             await b.stop()
 

@@ -36,6 +36,7 @@ from tribes.config import (
 )
 from tribes.errors import TribesError
 from tribes.wire import Member, format_unique_id
+from tribes.wire.framing import DEFAULT_MAX_PACKAGE
 
 EXAMPLES = ROOT / "examples"
 
@@ -57,7 +58,7 @@ def test_defaults_are_tomcats() -> None:
     c = NodeConfig()
     assert c.unique_id == bytes(16)
     assert c.tomcat_version == 10
-    assert c.receiver == ReceiverConfig("auto", 4000, 8 << 20, None, None)
+    assert c.receiver == ReceiverConfig("auto", 4000, DEFAULT_MAX_PACKAGE, None, None)
     assert c.sender == SenderConfig(3.0, 1, 25)
     m = c.membership
     assert (m.expiration_time, m.connect_timeout, m.rpc_timeout, m.ping_interval) == (

@@ -29,6 +29,7 @@ from tests.test_net_helpers import (
 )
 from tribes.net.receiver import Receiver
 from tribes.wire import ACK, FAIL_ACK, TCP_FAIL_DETECT, ChannelData
+from tribes.wire.framing import DEFAULT_MAX_PACKAGE
 
 
 @pytest.fixture
@@ -256,7 +257,7 @@ async def test_bad_input_closes_only_that_connection(
         await bad.aclose()
 
 
-@pytest.mark.parametrize("length", [0x7FFFFFFF, 0x80000000, 8 << 20 | 1])
+@pytest.mark.parametrize("length", [0x7FFFFFFF, 0x80000000, DEFAULT_MAX_PACKAGE + 1])
 async def test_huge_claimed_length_refused_before_buffering(
     length: int, caplog: pytest.LogCaptureFixture
 ) -> None:

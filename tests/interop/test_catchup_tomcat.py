@@ -176,6 +176,15 @@ async def test_pytribes_catches_up_a_paused_tomcat_and_pushes_what_it_missed(
     # DeltaManager warns once per session our push replaced ("overload existing session"):
     # exactly the one where our copy won; otherwise the log is clean
     log_text = tomcat.log_text(mark)
+    # Tomcat took our member with its "pytribes/<version>" payload (MemberImpl.toString shows
+    # the first 8 bytes in decimal and the length)
+    py = ADDRESSES[tomcat.version][1].rsplit(".", 1)[1]
+    pytribes_8 = " ".join(str(b) for b in b"pytribes")  # "112 121 116 114 105 98 101 115"
+    assert re.search(
+        rf"Replication member added:\[.*\{{127, 0, 0, {py}\}}:4000.*"
+        rf"payload=\{{{pytribes_8} 47 \.\.\.\(\d+\)\}}",
+        log_text,
+    ), "our member payload in Tomcat's log"
     overload = re.compile(r"deserializeSessions overload existing session \[([0-9A-F]+)\]")
     assert overload.findall(log_text) == [changed]
     assert_clean("\n".join(x for x in log_text.splitlines() if not overload.search(x)), tomcat)

@@ -42,8 +42,8 @@ Log events (one line each, `tribes.net.transport.log_event`): ``state_transfer_d
 (context, state, sessions, pages, ms, master), ``state_transfer_timeout`` (context, timeout,
 master, ms), ``state_transfer_served`` (context, member, sessions, pages, bytes, ms, ok),
 ``nocontextmanager_sent`` (context, member), ``member_rejoined`` (member, alive,
-previous_alive, away_ms), ``session_catchup`` (member, context, received, updated, added, ms,
-state, kept, same, expired, stale, pushed).
+previous_alive, away_ms, catch_up), ``session_catchup`` (member, context, received, updated,
+added, ms, state, kept, same, expired, stale, pushed).
 """
 
 from __future__ import annotations
@@ -223,23 +223,25 @@ class Cluster:
 
     def _member_added(self, member: Member) -> Awaitable[None] | None:
         rejoin = self._rejoins.added(member, trio.current_time())
-        if rejoin is None or not self.config.manager.catch_up:
+        if rejoin is None:
             return None
-        return self._catch_up(rejoin)  # run by the node in the background
-
-    async def _catch_up(self, rejoin: Rejoin) -> None:
-        """Every context catches up with the member, in parallel."""
-        member = rejoin.member
-        away_ms = round(rejoin.away * 1000)
         log_event(
             "member_rejoined",
             local=self.node.name,
             member=member.name,
             alive=member.alive,
             previous_alive=rejoin.previous_alive,
-            away_ms=away_ms,
+            away_ms=round(rejoin.away * 1000),
+            catch_up=str(self.config.manager.catch_up).lower(),
         )
-        since = self._clock() - away_ms - self._detection_ms
+        if not self.config.manager.catch_up:
+            return None
+        return self._catch_up(rejoin)  # run by the node in the background
+
+    async def _catch_up(self, rejoin: Rejoin) -> None:
+        """Every context catches up with the member, in parallel."""
+        member = rejoin.member
+        since = self._clock() - round(rejoin.away * 1000) - self._detection_ms
         async with trio.open_nursery() as nursery:
             for manager in list(self.sessions.registry.managers.values()):
                 nursery.start_soon(self._catch_up_context, manager, member, since)

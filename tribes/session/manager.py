@@ -907,7 +907,8 @@ class SessionManager:
             msg = self._message(
                 Event.EVT_ALL_SESSION_DATA, SESSION_STATE_ID, f"{PUSH_ID}-{self.name}", now, payload
             )
-            self._emit(Send(msg, record.member, OPTIONS_SYNC_ACK, lane=lane))
+            delay = max(cfg.send_all_sessions_wait_time, 0) if i else 0
+            self._emit(Send(msg, record.member, OPTIONS_SYNC_ACK, lane=lane, delay_ms=delay))
         self.counters["pushed.sessions"] += len(sessions)
         return len(sessions)
 

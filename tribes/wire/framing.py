@@ -23,8 +23,10 @@ FAIL_ACK_DATA = b"\x0b\x00\x05"
 
 _I4 = struct.Struct(">i")
 
-#: Default cap on one package's data; Tomcat has none, a 100 kB session delta is common.
-DEFAULT_MAX_PACKAGE = 8 << 20
+#: Default cap on one package's data.  Tomcat has none, and it sends a whole state transfer as one
+#: ALL_SESSION_DATA message (12.7 MB for 100,000 small sessions), so the cap must hold that; it
+#: costs nothing up front: bytes are buffered as they arrive, never because a length claims them.
+DEFAULT_MAX_PACKAGE = 128 << 20
 
 
 def encode_package(data: bytes | bytearray | memoryview) -> bytes:
