@@ -179,6 +179,7 @@ class Demo:
                 f"{h}:{a.http_port}",
                 "--db",
                 self.db_url,
+                "--advertise",  # pytribes-only: the monitor page labels the peer "pytribes"
             ]
             env = {**os.environ, "PYTRIBES_NODE_NAME": name, "PYTHONUNBUFFERED": "1"}
             child = Child(name, argv, env, url=f"http://{h}:{a.http_port}/jw/")

@@ -109,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-format", choices=("text", "json"), help="log line format (default: the file's, text)"
     )
     n.add_argument(
+        "--advertise",
+        action="store_true",
+        default=None,
+        help="announce pytribes/<version> in our member payload (pytribes-only clusters: "
+        "Tomcat prints member payloads in its log)",
+    )
+    n.add_argument(
         "--log-level",
         default="INFO",
         metavar="LEVEL",
@@ -203,6 +210,7 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
             unique_id=uid,
             tomcat_version=args.tomcat_version,
             log_format=args.log_format,
+            advertise=args.advertise,
             http=parse_address(args.http) if args.http is not None else None,  # app (issue 5)
             db=args.db,  # app (issue 5)
         )

@@ -360,6 +360,10 @@ class NodeConfig:
     #: The database URL, or None.
     db: str | None = None
     log_format: str = _opt("text", choices=LOG_FORMATS)
+    #: Put `pytribes/<version>` in our member payload, so pytribes peers (and the monitor page)
+    #: can tell each other from Tomcat.  Off by default: Tomcat prints member payloads in its
+    #: log, and in a Tomcat cluster a pytribes node must be indistinguishable from Tomcat.
+    advertise: bool = False
     #: Things the source ignored; log them once logging is configured.
     warnings: tuple[str, ...] = field(default=(), compare=False, metadata={"toml": False})
 
@@ -378,15 +382,16 @@ class NodeConfig:
         return f"tcp://{_bracket(self.receiver.address)}:{self.receiver.port}"
 
     def local_member(self, **kw: Any) -> Member:
-        """Our wire `Member` (the receiver address must be an IP literal, not "auto"); its
-        payload says ``pytribes/<version>`` (opaque to Tomcat) unless `payload` is given."""
+        """Our wire `Member` (the receiver address must be an IP literal, not "auto"); with
+        `advertise` its payload says ``pytribes/<version>`` unless `payload` is given."""
         try:
             packed = ipaddress.ip_address(self.receiver.address).packed
         except ValueError:
             raise ConfigError(
                 f"receiver.address {self.receiver.address!r} is not an IP address; resolve it first"
             ) from None
-        kw.setdefault("payload", pytribes_payload())
+        if self.advertise:
+            kw.setdefault("payload", pytribes_payload())
         return Member(packed, self.receiver.port, self.unique_id, domain=self.domain, **kw)
 
 
@@ -1570,6 +1575,7 @@ def apply_overrides(
     db: str | None = None,
     contexts: Sequence[str] | None = None,
     log_format: str | None = None,
+    advertise: bool | None = None,
 ) -> NodeConfig:
     """Command-line values over the file's (None = keep the file's).
 
@@ -1591,6 +1597,8 @@ def apply_overrides(
             changes["db"] = db
         if log_format is not None:
             changes["log_format"] = log_format
+        if advertise is not None:
+            changes["advertise"] = advertise
         if contexts is not None:
             changes["manager"] = replace(
                 out.manager, contexts=tuple(normalize_context_path(c) for c in contexts)

@@ -176,15 +176,17 @@ async def test_pytribes_catches_up_a_paused_tomcat_and_pushes_what_it_missed(
     # DeltaManager warns once per session our push replaced ("overload existing session"):
     # exactly the one where our copy won; otherwise the log is clean
     log_text = tomcat.log_text(mark)
-    # Tomcat took our member with its "pytribes/<version>" payload (MemberImpl.toString shows
-    # the first 8 bytes in decimal and the length)
+    # Tomcat took our member as it takes a Tomcat's: by default (config `advertise` off) its
+    # payload is empty, so nothing in Tomcat's log tells the pytribes node apart
     py = ADDRESSES[tomcat.version][1].rsplit(".", 1)[1]
-    pytribes_8 = " ".join(str(b) for b in b"pytribes")  # "112 121 116 114 105 98 101 115"
-    assert re.search(
-        rf"Replication member added:\[.*\{{127, 0, 0, {py}\}}:4000.*"
-        rf"payload=\{{{pytribes_8} 47 \.\.\.\(\d+\)\}}",
-        log_text,
-    ), "our member payload in Tomcat's log"
+    added = [
+        line
+        for line in log_text.splitlines()
+        if "Replication member added" in line and f"{{127, 0, 0, {py}}}:4000" in line
+    ]
+    assert added, "Tomcat logged our member joining"
+    pytribes_8 = " ".join(str(b) for b in b"pytribes")  # how MemberImpl.toString shows it
+    assert not any(pytribes_8 in line for line in added)
     overload = re.compile(r"deserializeSessions overload existing session \[([0-9A-F]+)\]")
     assert overload.findall(log_text) == [changed]
     assert_clean("\n".join(x for x in log_text.splitlines() if not overload.search(x)), tomcat)

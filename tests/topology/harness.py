@@ -989,6 +989,7 @@ class AppNode:
             f"{self.http[0]}:{self.http[1]}",
             "--db",
             self.db,
+            "--advertise",  # a pytribes-only cluster: the monitor labels peers as pytribes
         ]
         for h, p, uid in self.members:
             out += ["--member", f"{h}:{p}:{uid}"]

@@ -51,7 +51,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import trio
@@ -218,18 +218,24 @@ class Cluster:
 
     # --- catch-up after a partition ------------------------------------------------------------
 
+    def _latest(self, member: Member) -> Member:
+        """`member` with the alive time last heard: the failure detector's copy lags the
+        membership service's (refreshed by every PING) by up to a heartbeat."""
+        heard = self.node.static.get(member)
+        return member if heard is None else replace(member, alive=heard.alive)
+
     def _member_gone(self, member: Member) -> None:
-        self._rejoins.disappeared(member, trio.current_time())
+        self._rejoins.disappeared(self._latest(member), trio.current_time())
 
     def _member_added(self, member: Member) -> Awaitable[None] | None:
-        rejoin = self._rejoins.added(member, trio.current_time())
+        rejoin = self._rejoins.added(self._latest(member), trio.current_time())
         if rejoin is None:
             return None
         log_event(
             "member_rejoined",
             local=self.node.name,
             member=member.name,
-            alive=member.alive,
+            alive=rejoin.member.alive,
             previous_alive=rejoin.previous_alive,
             away_ms=round(rejoin.away * 1000),
             catch_up=str(self.config.manager.catch_up).lower(),
