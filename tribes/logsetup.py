@@ -103,6 +103,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a record is emitted, not the object it was at
+    configuration time (which may have been replaced and closed since)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def configure_logging(
     fmt: str = "text", level: str | int = "INFO", stream: TextIO | None = None
 ) -> logging.Handler:
@@ -115,7 +131,9 @@ def configure_logging(
     for h in list(logger.handlers):
         if getattr(h, _HANDLER_MARK, False):
             logger.removeHandler(h)
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler: logging.Handler = (
+        logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    )
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     setattr(handler, _HANDLER_MARK, True)
     logger.addHandler(handler)

@@ -109,7 +109,8 @@ class Received:
     by_tag: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     other: list[Message] = field(default_factory=list)
     fail_tag: int | None = None
-    failures: int = 0
+    #: seq of every message the listener failed, in arrival order
+    failed: list[int] = field(default_factory=list)
 
     async def __call__(self, msg: Message, cd: ChannelData) -> None:
         head = parse_payload(msg.data) if isinstance(msg, ByteMessage) else None
@@ -118,7 +119,7 @@ class Received:
             return
         tag, seq, _options, _ = head
         if tag == self.fail_tag:
-            self.failures += 1
+            self.failed.append(seq)
             raise RuntimeError(f"told to fail for tag {tag}")
         self.by_tag.setdefault(tag, []).append((seq, cd.options))
 
@@ -281,7 +282,11 @@ async def test_listener_failure_is_a_fail_ack_both_ways(java: JavaSide) -> None:
         sent = await sync(java.peer.send, 300, 3, 100, 6, 1)
         assert sent["errors"] == 3, sent
         assert "cause: org.apache.catalina.tribes.RemoteProcessException" in sent["error"], sent
-        assert rec.failures == 3
+        # Tomcat's sender may resend a FAIL_ACKed message once (maxRetryAttempts=1 covers
+        # FAIL_ACK too, TRIBES.md §4.3; whether it does depends on timing): each of the three
+        # messages reached our listener, none more than twice.
+        assert sorted(set(rec.failed)) == [0, 1, 2], rec
+        assert all(rec.failed.count(seq) <= 2 for seq in rec.failed), rec
         # Java's listener throws: pytribes gets a RemoteProcessError (the peer is alive)
         await sync(java.peer.command, "fail tag=301")
         try:
