@@ -12,14 +12,20 @@ from tests.javagen import (  # noqa: F401  (fixtures)
     java_vectors_all,
     tomcat_version,
 )
+from tribes.logsetup import HANDLER_MARK
 
 
 @pytest.fixture(autouse=True)
 def _restore_tribes_logger() -> Iterator[None]:
-    """A test that runs the CLI in-process configures the "tribes" logger (its own handler, no
-    propagation); undo that so later tests' caplog still sees every event."""
+    """A test that runs the CLI in-process calls `configure_logging` (its own handler on the
+    "tribes" logger, no propagation); undo exactly that, so later tests' caplog still sees every
+    event.  Handlers other fixtures installed stay."""
     logger = logging.getLogger("tribes")
-    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
+    before = {id(h) for h in logger.handlers}
+    propagate, level = logger.propagate, logger.level
     yield
-    logger.handlers[:] = handlers
-    logger.propagate, logger.level = propagate, level
+    added = [h for h in logger.handlers if id(h) not in before and getattr(h, HANDLER_MARK, False)]
+    for h in added:
+        logger.removeHandler(h)
+    if added:
+        logger.propagate, logger.level = propagate, level

@@ -25,11 +25,19 @@ from typing import Any, Final, TextIO
 
 from .net.transport import format_event
 
-__all__ = ["LOG_LEVELS", "JsonFormatter", "TextFormatter", "configure_logging", "parse_level"]
+__all__ = [
+    "HANDLER_MARK",
+    "LOG_LEVELS",
+    "JsonFormatter",
+    "TextFormatter",
+    "configure_logging",
+    "parse_level",
+]
 
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
-_HANDLER_MARK: Final = "_pytribes_handler"
+#: Attribute set on the handler `configure_logging` installs (so it can replace it).
+HANDLER_MARK: Final = "_pytribes_handler"
 
 
 def parse_level(text: str | int) -> int:
@@ -129,13 +137,13 @@ def configure_logging(
     lvl = parse_level(level)
     logger = logging.getLogger("tribes")
     for h in list(logger.handlers):
-        if getattr(h, _HANDLER_MARK, False):
+        if getattr(h, HANDLER_MARK, False):
             logger.removeHandler(h)
     handler: logging.Handler = (
         logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     )
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    setattr(handler, _HANDLER_MARK, True)
+    setattr(handler, HANDLER_MARK, True)
     logger.addHandler(handler)
     logger.setLevel(lvl)
     logger.propagate = False

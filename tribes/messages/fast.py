@@ -238,18 +238,7 @@ def decode_session_message[A](data: bytes, limits: Limits, make: Callable[..., A
         max_len = limits.max_string_length
         pos += _SMI_PRIMS.size
         ctx: str | None
-        if data[pos] == TC_STRING:  # _read_string, inlined for the usual case
-            n = (data[pos + 1] << 8) | data[pos + 2]
-            start = pos + 3
-            pos = start + n
-            if n > max_len or pos > end:
-                return None
-            b = data[start:pos]
-            ctx = b.decode("ascii") if b.isascii() else mutf8.decode(b)
-            if len(ctx) <= 1:
-                ctx = _new_str(_JStr, ctx)
-        else:
-            ctx, pos = _read_string(data, pos, max_len)
+        ctx, pos = _read_string(data, pos, max_len)
         tc = data[pos]
         payload: bytes | None
         if tc == TC_NULL:
@@ -269,31 +258,9 @@ def decode_session_message[A](data: bytes, limits: Limits, make: Callable[..., A
         else:
             return None
         sid: str | None
-        if data[pos] == TC_STRING:  # _read_string, inlined for the usual case
-            n = (data[pos + 1] << 8) | data[pos + 2]
-            start = pos + 3
-            pos = start + n
-            if n > max_len or pos > end:
-                return None
-            b = data[start:pos]
-            sid = b.decode("ascii") if b.isascii() else mutf8.decode(b)
-            if len(sid) <= 1:
-                sid = _new_str(_JStr, sid)
-        else:
-            sid, pos = _read_string(data, pos, max_len)
+        sid, pos = _read_string(data, pos, max_len)
         uid: str | None
-        if data[pos] == TC_STRING:  # _read_string, inlined for the usual case
-            n = (data[pos + 1] << 8) | data[pos + 2]
-            start = pos + 3
-            pos = start + n
-            if n > max_len or pos > end:
-                return None
-            b = data[start:pos]
-            uid = b.decode("ascii") if b.isascii() else mutf8.decode(b)
-            if len(uid) <= 1:
-                uid = _new_str(_JStr, uid)
-        else:
-            uid, pos = _read_string(data, pos, max_len)
+        uid, pos = _read_string(data, pos, max_len)
         if pos != end:
             return None
         return make(event, ctx, sid, uid, ts, ts_set, payload, base)
