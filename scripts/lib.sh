@@ -16,16 +16,16 @@ ensure_debian_packages() {
 }
 
 find_python() {
+    # The first interpreter >= 3.12 that actually runs: a pyenv shim can be on PATH for a
+    # version that is installed but not selected, and then it refuses to start.
     local c
-    for c in python3.13 python3.12; do
-        command -v "$c" >/dev/null 2>&1 && { command -v "$c"; return; }
+    for c in python3.13 python3.12 "$HOME"/.pyenv/versions/3.13*/bin/python \
+             "$HOME"/.pyenv/versions/3.12*/bin/python python3; do
+        if "$c" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
+            command -v "$c"
+            return
+        fi
     done
-    for c in "$HOME"/.pyenv/versions/3.13*/bin/python "$HOME"/.pyenv/versions/3.12*/bin/python; do
-        [ -x "$c" ] && { echo "$c"; return; }
-    done
-    if command -v python3 >/dev/null && python3 -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then
-        command -v python3; return
-    fi
     echo "pytribes needs Python >= 3.12 (python3.12/python3.13 on PATH or under ~/.pyenv)" >&2
     return 1
 }
