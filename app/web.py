@@ -285,6 +285,17 @@ class RecordInput:
         return rec, errors
 
 
+def _record_fields(ctx: AppContext, values: RecordInput, user: str) -> dict[str, str]:
+    """The columns a create or update writes: the validated input, who, and which node."""
+    return {
+        "name": values.name,
+        "email": values.email,
+        "notes": values.notes,
+        "user": user,
+        "node": ctx.identity.name,
+    }
+
+
 def _record_form(
     ctx: AppContext,
     csrf: str,
@@ -336,15 +347,7 @@ async def records_page(request: Request) -> Response:
         if errors:
             body = _record_form(ctx, csrf, f"{c}/web/records", values, errors)
             return _page(ctx, session, "New record", body, 400)
-        await ctx.db.run(
-            lambda: ctx.db.create_record(
-                name=values.name,
-                email=values.email,
-                notes=values.notes,
-                user=user,
-                node=ctx.identity.name,
-            )
-        )
+        await ctx.db.run(lambda: ctx.db.create_record(**_record_fields(ctx, values, user)))
         return RedirectResponse(f"{c}/web/records", status_code=303)
     rows = await ctx.db.run(ctx.db.list_records)
     cells = [
@@ -394,14 +397,7 @@ async def record_edit(request: Request) -> Response:
             body = _record_form(ctx, csrf, action, values, errors, record_id)
             return _page(ctx, session, f"Record {record_id}", body, 400)
         updated = await ctx.db.run(
-            lambda: ctx.db.update_record(
-                record_id,
-                name=values.name,
-                email=values.email,
-                notes=values.notes,
-                user=user,
-                node=ctx.identity.name,
-            )
+            lambda: ctx.db.update_record(record_id, **_record_fields(ctx, values, user))
         )
         if updated is None:
             return _page(ctx, session, "Not found", "<p>No such record.</p>", 404)
@@ -688,15 +684,7 @@ async def api_records(request: Request) -> Response:
     values, errors = RecordInput.parse(body)
     if errors:
         return JSONResponse({"error": "invalid record", "fields": errors}, status_code=400)
-    rec = await ctx.db.run(
-        lambda: ctx.db.create_record(
-            name=values.name,
-            email=values.email,
-            notes=values.notes,
-            user=user,
-            node=ctx.identity.name,
-        )
-    )
+    rec = await ctx.db.run(lambda: ctx.db.create_record(**_record_fields(ctx, values, user)))
     return JSONResponse(rec.to_json(), status_code=201)
 
 
@@ -720,14 +708,7 @@ async def api_record(request: Request) -> Response:
     if errors:
         return JSONResponse({"error": "invalid record", "fields": errors}, status_code=400)
     updated = await ctx.db.run(
-        lambda: ctx.db.update_record(
-            record_id,
-            name=values.name,
-            email=values.email,
-            notes=values.notes,
-            user=user,
-            node=ctx.identity.name,
-        )
+        lambda: ctx.db.update_record(record_id, **_record_fields(ctx, values, user))
     )
     return _error(404, "no such record") if updated is None else JSONResponse(updated.to_json())
 

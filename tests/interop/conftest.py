@@ -160,6 +160,20 @@ def module_tomcat_cluster(
     f.close()
 
 
+def start_tomcat_beside(
+    factory: Callable[..., TomcatNode], version: int, tomcat_host: str, pytribes_host: str
+) -> TomcatNode:
+    """A started Tomcat whose static members are itself and one pytribes node (Tribes port
+    4000 on both); it waits at most 20 s for a state transfer at start."""
+    return factory(
+        version,
+        tomcat_host,
+        members=[StaticMemberSpec(tomcat_host), StaticMemberSpec(pytribes_host)],
+        manager_attributes={"stateTransferTimeout": 20},
+        start=True,
+    )
+
+
 def _pair_capture(version: int, tmp_path_factory: pytest.TempPathFactory) -> PairCapture:
     require_tomcat(version)
     require_tcpdump()

@@ -24,6 +24,7 @@ import pytest
 import trio
 
 from tests.cluster_support import capture_events, wait_for
+from tests.interop.conftest import start_tomcat_beside
 from tests.interop.test_membership_tomcat import assert_clean
 from tests.interop.tomcat import StaticMemberSpec, TomcatNode, from_typed, typed
 from tribes.config import (
@@ -49,13 +50,7 @@ def tomcat(
 ) -> Iterator[TomcatNode]:
     version: int = request.param
     tc, py = ADDRESSES[version]
-    node = module_tomcat_node(
-        version,
-        tc,
-        members=[StaticMemberSpec(tc), StaticMemberSpec(py)],
-        manager_attributes={"stateTransferTimeout": 20},
-        start=True,
-    )
+    node = start_tomcat_beside(module_tomcat_node, version, tc, py)
     yield node
     node.close()
 

@@ -28,6 +28,7 @@ import pytest
 import trio
 
 from tests.cluster_support import capture_events, wait_for
+from tests.interop.conftest import start_tomcat_beside
 from tests.interop.tomcat import StaticMemberSpec, TomcatNode, from_typed, typed
 from tribes.config import (
     ManagerConfig,
@@ -58,13 +59,7 @@ def tomcat(
     """A running Tomcat listing itself and the pytribes node as static members."""
     version: int = request.param
     tc, py = ADDRESSES[version]
-    node = module_tomcat_node(
-        version,
-        tc,
-        members=[StaticMemberSpec(tc), StaticMemberSpec(py)],
-        manager_attributes={"stateTransferTimeout": 20},
-        start=True,
-    )
+    node = start_tomcat_beside(module_tomcat_node, version, tc, py)
     yield node
     node.close()
     for k in sorted(FIGURES):
