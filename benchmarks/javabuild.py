@@ -65,9 +65,10 @@ def jars(version: int) -> list[Path]:
 _lock = threading.Lock()
 
 
-def build(src_dir: Path, version: int) -> Path:
-    """`javac` every .java under `src_dir` against Tomcat `version`; returns the classes dir.
-    Recompiles only when a source, a jar or the JDK changed."""
+def build(src_dir: Path, version: int, out: Path | None = None) -> Path:
+    """`javac` every .java under `src_dir` against Tomcat `version` into `out`/classes (default
+    a folder of BUILD_ROOT); returns the classes dir.  Recompiles only when a source, a jar or
+    the JDK changed.  (The test suite's generators and peers compile through this too.)"""
     javac = tool("javac")
     tool("java")
     jar_list = jars(version)
@@ -81,7 +82,7 @@ def build(src_dir: Path, version: int) -> Path:
         st = jar.resolve().stat()
         h.update(f"{jar.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
     stamp = h.hexdigest()
-    out = BUILD_ROOT / f"{src_dir.name}-{version}"
+    out = out if out is not None else BUILD_ROOT / f"{src_dir.name}-{version}"
     classes, stamp_file = out / "classes", out / "stamp"
     with _lock:
         if classes.is_dir() and stamp_file.is_file() and stamp_file.read_text() == stamp:

@@ -32,28 +32,25 @@ them when ``CI=true`` (``tests.support.require``).
 from __future__ import annotations
 
 import atexit
-import hashlib
 import json
 import os
 import queue
-import re
-import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
+from benchmarks import javabuild
 from tests.support import ROOT, require, require_tool
 
 JAVA_DIR = ROOT / "tests" / "java"
 SRC_DIR = JAVA_DIR / "src"
 BUILD_DIR = JAVA_DIR / "build"
-JAR_DIR = Path(os.environ.get("PYTRIBES_TOMCAT_JAR_DIR", "/usr/share/java"))
 
 VERSIONS: tuple[int, ...] = (9, 10)
 #: The Tomcat release each major version's Debian jars must be.
@@ -72,7 +69,6 @@ CHECK_KINDS = ("frame", "channel_data", "member", "object", "delta", "sessions",
 VECTOR_KINDS = ("member", "channel_data", "frame", "ack", "stream")
 CHECK_TIMEOUT = 120.0
 
-_VERSIONED_JAR = re.compile(r"-\d+(\.\d+)*\.jar$")
 
 
 class JavaCheckError(Exception):
@@ -88,38 +84,18 @@ class JavaCheckError(Exception):
 # ---------------------------------------------------------------------------------------- build
 
 
+def java_step[T](step: Callable[[], T]) -> T:
+    """Run a benchmarks.javabuild step; a missing JDK or jar set fails in CI, skips elsewhere."""
+    try:
+        return step()
+    except javabuild.JavaUnavailable as e:
+        require(False, str(e))
+        raise
+
+
 def jars(version: int) -> list[Path]:
     """The Debian Tomcat jars of one major version (unversioned names, no i18n/ant)."""
-    found = sorted(
-        p
-        for p in JAR_DIR.glob(f"tomcat{version}-*.jar")
-        if not _VERSIONED_JAR.search(p.name)
-        and "i18n" not in p.name
-        and "catalina-ant" not in p.name
-    )
-    names = {p.name for p in found}
-    needed = {
-        f"tomcat{version}-{n}.jar" for n in ("tribes", "catalina-ha", "catalina", "util", "juli")
-    }
-    require(
-        needed <= names, f"the Tomcat {version} jar set in {JAR_DIR} ({sorted(needed - names)})"
-    )
-    return found
-
-
-def _stamp(version: int, sources: list[Path], jar_list: list[Path], javac: str) -> str:
-    h = hashlib.sha256()
-    h.update(f"v{version}\0{os.path.realpath(javac)}\0".encode())
-    for src in sources:
-        h.update(str(src.relative_to(SRC_DIR)).encode() + b"\0")
-        h.update(src.read_bytes() + b"\0")
-    for jar in jar_list:
-        st = jar.resolve().stat()
-        h.update(f"{jar.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
-    return h.hexdigest()
-
-
-_build_lock = threading.Lock()
+    return java_step(lambda: javabuild.jars(version))
 
 
 def build(version: int) -> Path:
@@ -127,41 +103,7 @@ def build(version: int) -> Path:
 
     Cached: recompiles only when a source, a jar or the JDK changed.
     """
-    javac = require_tool("javac")
-    require_tool("java")
-    jar_list = jars(version)
-    sources = sorted(SRC_DIR.rglob("*.java"))
-    require(bool(sources), f"Java sources in {SRC_DIR}")
-    out = BUILD_DIR / str(version)
-    classes = out / "classes"
-    stamp_file = out / "stamp"
-    stamp = _stamp(version, sources, jar_list, javac)
-    with _build_lock:
-        if classes.is_dir() and stamp_file.is_file() and stamp_file.read_text() == stamp:
-            return classes
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix="classes-", dir=out))
-        cmd = [
-            javac,
-            "-encoding",
-            "UTF-8",
-            "-nowarn",
-            "-Xlint:none",
-            "-d",
-            str(tmp),
-            "-cp",
-            os.pathsep.join(map(str, jar_list)),
-            *map(str, sources),
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise RuntimeError(f"javac failed for Tomcat {version}:\n{proc.stdout}{proc.stderr}")
-        if classes.exists():
-            shutil.rmtree(classes)
-        tmp.rename(classes)
-        stamp_file.write_text(stamp)
-        return classes
+    return java_step(lambda: javabuild.build(SRC_DIR, version, BUILD_DIR / str(version)))
 
 
 def classpath(version: int) -> str:

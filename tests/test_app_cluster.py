@@ -6,7 +6,6 @@ login on node 2; every change is visible on the other node as soon as the respon
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from app.db import Database, sqlite_url
 from app.events import EventLog
 from app.serve import AppRuntime, make_event_log, serve_app
 from tests.cluster_support import start_cluster, wait_for
+from tests.support import common_port, uid_of
 from tribes.config import (
     FailureDetectorConfig,
     ManagerConfig,
@@ -33,27 +33,9 @@ from tribes.net.cluster import Cluster
 A, B = "127.0.0.11", "127.0.0.12"
 
 
-def uid(host: str) -> bytes:
-    return bytes([0] * 15 + [int(host.rsplit(".", 1)[1])])
-
-
-def common_port() -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind((A, 0))
-            port = int(s.getsockname()[1])
-        try:
-            with socket.socket() as s:
-                s.bind((B, port))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no common free port")
-
-
 def node_config(host: str, port: int, db_url: str) -> NodeConfig:
     return NodeConfig(
-        unique_id=uid(host),
+        unique_id=uid_of(host),
         receiver=ReceiverConfig(address=host, port=port),
         membership=MembershipConfig(
             expiration_time=1.5,
@@ -61,7 +43,9 @@ def node_config(host: str, port: int, db_url: str) -> NodeConfig:
             rpc_timeout=0.5,
             ping_interval=0.5,
             members=tuple(
-                StaticMemberConfig(host=h, port=port, unique_id=uid(h)) for h in (A, B) if h != host
+                StaticMemberConfig(host=h, port=port, unique_id=uid_of(h))
+                for h in (A, B)
+                if h != host
             ),
         ),
         failure_detector=FailureDetectorConfig(connect_timeout=0.3),
@@ -89,7 +73,7 @@ def event_log(cfg: NodeConfig) -> Iterator[EventLog]:
 
 @asynccontextmanager
 async def two_nodes(tmp_path: Path) -> AsyncIterator[tuple[AppNode, AppNode]]:
-    port = common_port()
+    port = common_port(A, B)
     db_url = sqlite_url(tmp_path / "shared.db")
     with ExitStack() as stack:
         async with trio.open_nursery() as nursery:

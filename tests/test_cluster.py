@@ -4,12 +4,12 @@ expiry and id changes, NOCONTEXTMANAGER and the state-transfer timeout."""
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC, datetime
 
 import trio
 
 from tests.cluster_support import capture_events, partitioned, start_cluster, wait_for
+from tests.support import common_port, uid_of
 from tribes.config import (
     FailureDetectorConfig,
     ManagerConfig,
@@ -27,24 +27,6 @@ A, B = "127.0.0.81", "127.0.0.82"
 N_SESSIONS = 1000
 
 
-def uid(host: str) -> bytes:
-    return bytes([0] * 15 + [int(host.rsplit(".", 1)[1])])
-
-
-def common_port() -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind((A, 0))
-            port = int(s.getsockname()[1])
-        try:
-            with socket.socket() as s:
-                s.bind((B, port))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no common free port")
-
-
 def config(
     host: str,
     port: int,
@@ -54,14 +36,16 @@ def config(
     **manager: object,
 ) -> NodeConfig:
     return NodeConfig(
-        unique_id=uid(host),
+        unique_id=uid_of(host),
         receiver=ReceiverConfig(address=host, port=port),
         membership=MembershipConfig(
             expiration_time=1.5,
             connect_timeout=0.3,
             rpc_timeout=0.5,
             ping_interval=0.5,
-            members=tuple(StaticMemberConfig(host=h, port=port, unique_id=uid(h)) for h in (A, B)),
+            members=tuple(
+                StaticMemberConfig(host=h, port=port, unique_id=uid_of(h)) for h in (A, B)
+            ),
         ),
         failure_detector=FailureDetectorConfig(connect_timeout=0.3),
         manager=ManagerConfig(
@@ -107,7 +91,7 @@ def test_session_manager_config_maps_the_node_settings() -> None:
 
 
 async def test_pair_state_transfer_both_ways_and_synchronous_replication() -> None:
-    port = common_port()
+    port = common_port(A, B)
     with capture_events() as log:
         async with trio.open_nursery() as nursery:
             a = await start_cluster(nursery, config(A, port))
@@ -187,7 +171,7 @@ async def test_pair_state_transfer_both_ways_and_synchronous_replication() -> No
 
 
 async def test_expiry_on_the_primary_reaches_the_backup() -> None:
-    port = common_port()
+    port = common_port(A, B)
     async with trio.open_nursery() as nursery:
         a = await start_cluster(nursery, config(A, port), expire_interval=0.1)
         b = await start_cluster(nursery, config(B, port))
@@ -208,7 +192,7 @@ async def test_expiry_on_the_primary_reaches_the_backup() -> None:
 
 
 async def test_unknown_context_gets_nocontextmanager() -> None:
-    port = common_port()
+    port = common_port(A, B)
     with capture_events() as log:
         async with trio.open_nursery() as nursery:
             a = await start_cluster(nursery, config(A, port))
@@ -226,7 +210,7 @@ async def test_unknown_context_gets_nocontextmanager() -> None:
 async def test_state_transfer_never_waits_longer_than_the_timeout() -> None:
     """The oldest member never answers GET_ALL_SESSIONS (a bare node without managers'
     listener): the start waits `state_transfer_timeout` seconds, not more."""
-    port = common_port()
+    port = common_port(A, B)
     with capture_events() as log:
         async with open_node(config(A, port)):
             t0 = trio.current_time()
@@ -243,7 +227,7 @@ async def test_partition_heals_and_both_nodes_catch_up() -> None:
     keep serving; when it heals each detects the other's rejoin (alive time grew: no restart),
     pulls its sessions and merges them: both end with the newest copy of every session, the
     invalidation made on one side stays, the session created on one side is on both."""
-    port = common_port()
+    port = common_port(A, B)
     with capture_events() as log:
         async with trio.open_nursery() as nursery:
             a = await start_cluster(nursery, config(A, port))
@@ -330,7 +314,7 @@ async def test_partition_heals_and_both_nodes_catch_up() -> None:
 
 async def test_without_catch_up_a_healed_node_stays_stale_as_in_tomcat() -> None:
     """`manager.catch_up = false`: Tomcat's behaviour -- the rejoin is not acted upon."""
-    port = common_port()
+    port = common_port(A, B)
     with capture_events() as log:
         async with trio.open_nursery() as nursery:
             a = await start_cluster(nursery, config(A, port, catch_up=False))
@@ -355,7 +339,7 @@ async def test_without_catch_up_a_healed_node_stays_stale_as_in_tomcat() -> None
 async def test_a_killed_and_restarted_node_is_no_rejoin() -> None:
     """A restarted member (small alive time) does its own start-up state transfer: nobody
     pulls from it; a member that left with MSG_STOP is no rejoin either."""
-    port = common_port()
+    port = common_port(A, B)
     with capture_events() as log:
         async with trio.open_nursery() as nursery:
             b = await start_cluster(nursery, config(B, port))

@@ -24,23 +24,21 @@ answers (``start_ns``, ``end_ns``, ``first_ns``, ``last_ns``) are CLOCK_MONOTONI
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import queue
-import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from tests.javagen import jars
-from tests.support import ROOT, require, require_tool
+from benchmarks import javabuild
+from tests.javagen import jars, java_step
+from tests.support import ROOT, require_tool
 
 SRC_DIR = ROOT / "tests" / "interop" / "java" / "src"
 BUILD_DIR = ROOT / "tests" / "interop" / "build" / "javapeer"
@@ -79,46 +77,9 @@ def parse_payload(data: bytes) -> tuple[int, int, int, int] | None:
 # ------------------------------------------------------------------------------------------ build
 
 
-def _stamp(version: int, sources: list[Path], jar_list: list[Path], javac: str) -> str:
-    h = hashlib.sha256(f"v{version}\0{os.path.realpath(javac)}\0".encode())
-    for src in sources:
-        h.update(str(src.relative_to(SRC_DIR)).encode() + b"\0" + src.read_bytes() + b"\0")
-    for jar in jar_list:
-        st = jar.resolve().stat()
-        h.update(f"{jar.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
-    return h.hexdigest()
-
-
-_build_lock = threading.Lock()
-
-
 def build(version: int) -> Path:
     """Compile the Java peer against Tomcat `version`'s jars (cached); the classes directory."""
-    javac = require_tool("javac")
-    require_tool("java")
-    jar_list = jars(version)
-    sources = sorted(SRC_DIR.rglob("*.java"))
-    require(bool(sources), f"Java sources in {SRC_DIR}")
-    out = BUILD_DIR / str(version)
-    classes = out / "classes"
-    stamp_file = out / "stamp"
-    stamp = _stamp(version, sources, jar_list, javac)
-    with _build_lock:
-        if classes.is_dir() and stamp_file.is_file() and stamp_file.read_text() == stamp:
-            return classes
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix="classes-", dir=out))
-        cmd = [javac, "-encoding", "UTF-8", "-nowarn", "-d", str(tmp)]
-        cmd += ["-cp", os.pathsep.join(map(str, jar_list)), *map(str, sources)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise RuntimeError(f"javac failed for Tomcat {version}:\n{proc.stdout}{proc.stderr}")
-        if classes.exists():
-            shutil.rmtree(classes)
-        tmp.rename(classes)
-        stamp_file.write_text(stamp)
-        return classes
+    return java_step(lambda: javabuild.build(SRC_DIR, version, BUILD_DIR / str(version)))
 
 
 def java_command(version: int, args: Sequence[str], jvm_flags: Sequence[str]) -> list[str]:

@@ -19,7 +19,6 @@ Tomcat version, shared by the module's tests of that version).
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from tests.interop.javapeer import (
     peer_args,
     start_java_peer,
 )
+from tests.support import common_port
 from tribes.config import MembershipConfig, NodeConfig, ReceiverConfig, StaticMemberConfig
 from tribes.messages.codec import ByteMessage, Message
 from tribes.net.node import Node, open_node
@@ -55,20 +55,6 @@ CONCURRENCY = 4
 
 def uid(n: int) -> bytes:
     return bytes(15) + bytes([n])
-
-
-def common_port() -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind((JAVA_HOST, 0))
-            port = int(s.getsockname()[1])
-        try:
-            with socket.socket() as s:
-                s.bind((PY_HOST, port))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no common free port")
 
 
 async def sync[T](fn: Callable[..., T], *args: Any, **kw: Any) -> T:
@@ -91,7 +77,7 @@ def java(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[JavaSide]:
     version: int = request.param
-    port = common_port()
+    port = common_port(JAVA_HOST, PY_HOST)
     log = tmp_path_factory.mktemp(f"javapeer{version}") / "java.log"
     peer = start_java_peer(
         version, peer_args((JAVA_HOST, port), 11, [(PY_HOST, port, 12)]), log, name=f"java{version}"
@@ -297,4 +283,3 @@ async def test_listener_failure_is_a_fail_ack_both_ways(java: JavaSide) -> None:
         # ... and it is still a member on both sides
         assert is_member(node, java.member)
         assert (await sync(java.peer.members)) == [f"tcp://{PY_HOST}:{java.port}"]
-
