@@ -366,6 +366,8 @@ async def test_killed_tomcat_is_dropped_and_a_restarted_one_rejoins(
             lambda: hosts(node) == {a.address}, DEAD_BOUND, "pytribes dropped the killed Tomcat"
         )
         report(f"Tomcat {version}: SIGKILL -> pytribes dropped it", t_dropped - t_kill)
+        # the member list can change before the event collector has run: wait for it
+        await wait_for(lambda: bool(seen.of(b.address, MemberDisappeared)), 2, "the event")
         (gone,) = [e for _, e in seen.of(b.address, MemberDisappeared)]
         assert isinstance(gone, MemberDisappeared)
         assert gone.reason in (Reason.UNREACHABLE, Reason.EXPIRED, Reason.SEND_FAILED)
@@ -414,6 +416,8 @@ async def test_paused_tomcat_is_removed_by_the_forced_read_test_and_readded(
                 lambda: hosts(node) == {a.address}, DEAD_BOUND, "pytribes dropped the paused JVM"
             )
             report(f"Tomcat {version}: SIGSTOP -> pytribes dropped it", t_dropped - t_pause)
+            # the member list can change before the event collector has run: wait for it
+            await wait_for(lambda: bool(seen.of(b.address, MemberDisappeared)), 2, "the event")
             (gone,) = [e for _, e in seen.of(b.address, MemberDisappeared)]
             assert isinstance(gone, MemberDisappeared)
             assert gone.reason in (Reason.UNREACHABLE, Reason.EXPIRED)
