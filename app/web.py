@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -120,6 +122,46 @@ def _form_str(form: FormData, name: str) -> str:
     return v if isinstance(v, str) else ""
 
 
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """A request by a logged-in user: what every login-required handler starts from."""
+
+    ctx: AppContext
+    session: SessionHandle
+    user: str
+
+
+VisitHandler = Callable[[Request, Visit], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def login_required(*, api: bool = False) -> Callable[[VisitHandler], Endpoint]:
+    """Run the handler only for a logged-in user; anyone else gets the login page (303) or,
+    for the JSON API (`api`), a 401."""
+
+    def wrap(handler: VisitHandler) -> Endpoint:
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            ctx = _ctx(request)
+            session = get_session(request)
+            user = auth.current_user(session)
+            if user is None:
+                return _error(401, "login required") if api else ctx.login_redirect(request)
+            return await handler(request, Visit(ctx, session, user))
+
+        return endpoint
+
+    return wrap
+
+
+async def _posted_form(request: Request, visit: Visit) -> FormData | Response:
+    """The posted form, or the 403 page when it lacks the session's CSRF token."""
+    form = await request.form()
+    if not auth.csrf_ok(visit.session, form.get(auth.CSRF_FIELD)):
+        return _page(visit.ctx, visit.session, "Forbidden", "<p>Invalid form token.</p>", 403)
+    return form
+
+
 # --- login ----------------------------------------------------------------------------------------
 
 
@@ -182,12 +224,9 @@ async def root(request: Request) -> Response:
     return RedirectResponse(_ctx(request).home, status_code=303)
 
 
-async def home(request: Request) -> Response:
-    ctx = _ctx(request)
-    session = get_session(request)
-    user = auth.current_user(session)
-    if user is None:
-        return ctx.login_redirect(request)
+@login_required()
+async def home(request: Request, visit: Visit) -> Response:
+    ctx, session, user = visit.ctx, visit.session, visit.user
     count = await ctx.db.run(ctx.db.count_records)
     c = ctx.context_path
     body = (
@@ -221,18 +260,15 @@ def _password_form(ctx: AppContext, csrf: str, message: str = "", ok: bool = Fal
     )
 
 
-async def password(request: Request) -> Response:
-    ctx = _ctx(request)
-    session = get_session(request)
-    user = auth.current_user(session)
-    if user is None:
-        return ctx.login_redirect(request)
+@login_required()
+async def password(request: Request, visit: Visit) -> Response:
+    ctx, session, user = visit.ctx, visit.session, visit.user
     csrf = auth.csrf_token(session)
     if request.method == "GET":
         return _page(ctx, session, "Change password", _password_form(ctx, csrf))
-    form = await request.form()
-    if not auth.csrf_ok(session, form.get(auth.CSRF_FIELD)):
-        return _page(ctx, session, "Forbidden", "<p>Invalid form token.</p>", 403)
+    form = await _posted_form(request, visit)
+    if isinstance(form, Response):
+        return form
     current = _form_str(form, "current_password")
     new = _form_str(form, "new_password")
     confirm = _form_str(form, "confirm_password")
@@ -331,18 +367,15 @@ def _record_form(
     )
 
 
-async def records_page(request: Request) -> Response:
-    ctx = _ctx(request)
-    session = get_session(request)
-    user = auth.current_user(session)
-    if user is None:
-        return ctx.login_redirect(request)
+@login_required()
+async def records_page(request: Request, visit: Visit) -> Response:
+    ctx, session, user = visit.ctx, visit.session, visit.user
     csrf = auth.csrf_token(session)
     c = ctx.context_path
     if request.method == "POST":
-        form = await request.form()
-        if not auth.csrf_ok(session, form.get(auth.CSRF_FIELD)):
-            return _page(ctx, session, "Forbidden", "<p>Invalid form token.</p>", 403)
+        form = await _posted_form(request, visit)
+        if isinstance(form, Response):
+            return form
         values, errors = RecordInput.parse(dict(form))
         if errors:
             body = _record_form(ctx, csrf, f"{c}/web/records", values, errors)
@@ -369,29 +402,24 @@ async def records_page(request: Request) -> Response:
     return _page(ctx, session, "Records", body)
 
 
-async def record_new(request: Request) -> Response:
-    ctx = _ctx(request)
-    session = get_session(request)
-    if auth.current_user(session) is None:
-        return ctx.login_redirect(request)
+@login_required()
+async def record_new(request: Request, visit: Visit) -> Response:
+    ctx, session = visit.ctx, visit.session
     csrf = auth.csrf_token(session)
     body = _record_form(ctx, csrf, f"{ctx.context_path}/web/records", RecordInput("", "", ""), {})
     return _page(ctx, session, "New record", body)
 
 
-async def record_edit(request: Request) -> Response:
-    ctx = _ctx(request)
-    session = get_session(request)
-    user = auth.current_user(session)
-    if user is None:
-        return ctx.login_redirect(request)
+@login_required()
+async def record_edit(request: Request, visit: Visit) -> Response:
+    ctx, session, user = visit.ctx, visit.session, visit.user
     csrf = auth.csrf_token(session)
     record_id: int = request.path_params["record_id"]
     action = f"{ctx.context_path}/web/records/{record_id}"
     if request.method == "POST":
-        form = await request.form()
-        if not auth.csrf_ok(session, form.get(auth.CSRF_FIELD)):
-            return _page(ctx, session, "Forbidden", "<p>Invalid form token.</p>", 403)
+        form = await _posted_form(request, visit)
+        if isinstance(form, Response):
+            return form
         values, errors = RecordInput.parse(dict(form))
         if errors:
             body = _record_form(ctx, csrf, action, values, errors, record_id)
@@ -415,14 +443,12 @@ async def record_edit(request: Request) -> Response:
     return _page(ctx, session, f"Record {record_id}", body)
 
 
-async def record_delete(request: Request) -> Response:
-    ctx = _ctx(request)
-    session = get_session(request)
-    if auth.current_user(session) is None:
-        return ctx.login_redirect(request)
-    form = await request.form()
-    if not auth.csrf_ok(session, form.get(auth.CSRF_FIELD)):
-        return _page(ctx, session, "Forbidden", "<p>Invalid form token.</p>", 403)
+@login_required()
+async def record_delete(request: Request, visit: Visit) -> Response:
+    ctx, session = visit.ctx, visit.session
+    form = await _posted_form(request, visit)
+    if isinstance(form, Response):
+        return form
     record_id: int = request.path_params["record_id"]
     if not await ctx.db.run(ctx.db.delete_record, record_id):
         return _page(ctx, session, "Not found", "<p>No such record.</p>", 404)
@@ -443,11 +469,9 @@ def _fmt_ms(ms: object) -> str:
     return f"{s // 3600} h {s % 3600 // 60} min"
 
 
-async def monitor(request: Request) -> Response:
-    ctx = _ctx(request)
-    session = get_session(request)
-    if auth.current_user(session) is None:
-        return ctx.login_redirect(request)
+@login_required()
+async def monitor(request: Request, visit: Visit) -> Response:
+    ctx, session = visit.ctx, visit.session
     previous = session.get_str(auth.ATTR_LAST_NODE)
     hits = session.get(auth.ATTR_MONITOR_HITS)
     hits = int(hits) + 1 if isinstance(hits, int) and not isinstance(hits, bool) else 1
@@ -669,12 +693,9 @@ async def health(request: Request) -> Response:
     )
 
 
-async def api_records(request: Request) -> Response:
-    ctx = _ctx(request)
-    session = get_session(request)
-    user = auth.current_user(session)
-    if user is None:
-        return _error(401, "login required")
+@login_required(api=True)
+async def api_records(request: Request, visit: Visit) -> Response:
+    ctx, user = visit.ctx, visit.user
     if request.method == "GET":
         rows: list[Record] = await ctx.db.run(ctx.db.list_records)
         return JSONResponse({"records": [r.to_json() for r in rows]})
@@ -688,12 +709,9 @@ async def api_records(request: Request) -> Response:
     return JSONResponse(rec.to_json(), status_code=201)
 
 
-async def api_record(request: Request) -> Response:
-    ctx = _ctx(request)
-    session = get_session(request)
-    user = auth.current_user(session)
-    if user is None:
-        return _error(401, "login required")
+@login_required(api=True)
+async def api_record(request: Request, visit: Visit) -> Response:
+    ctx, user = visit.ctx, visit.user
     record_id: int = request.path_params["record_id"]
     if request.method == "GET":
         rec = await ctx.db.run(ctx.db.get_record, record_id)
