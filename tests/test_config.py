@@ -28,7 +28,6 @@ from tribes.config import (
     load,
     load_server_xml,
     load_toml,
-    manager_name,
     normalize_context_path,
     parse_address,
     parse_member_arg,
@@ -106,12 +105,15 @@ def test_model_is_frozen_and_validated() -> None:
     assert issubclass(ConfigError, TribesError)
 
 
-def test_manager_name() -> None:
-    assert manager_name("localhost", "/jw") == "localhost#/jw"
-    assert manager_name("localhost", "") == "localhost#"
-    assert manager_name("localhost", "/") == "localhost#"
-    assert manager_name("localhost", "ROOT") == "localhost#"
-    assert manager_name("example.org", "/a/b##v2") == "example.org#/a/b##v2"
+def test_manager_names() -> None:
+    for path, name in (
+        ("/jw", "localhost#/jw"),
+        ("", "localhost#"),
+        ("/a/b##v2", "localhost#/a/b##v2"),
+    ):
+        assert ManagerConfig(contexts=(path,)).manager_names == (name,)
+    assert [normalize_context_path(p) for p in ("/", "ROOT", "")] == ["", "", ""]
+    assert ManagerConfig(host="example.org").manager_names == ("example.org#/jw",)
     assert normalize_context_path("jw") == "/jw"
     with pytest.raises(ConfigError):
         normalize_context_path("/jw/")

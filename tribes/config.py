@@ -33,6 +33,7 @@ from xml.etree import ElementTree as ET
 from xml.parsers import expat
 
 from .errors import TribesError
+from .session.config import manager_name
 from .wire.framing import DEFAULT_MAX_PACKAGE
 from .wire.member import Member, format_unique_id, parse_unique_id, pytribes_payload
 from .wire.options import parse_send_options
@@ -333,9 +334,8 @@ class ManagerConfig:
     @property
     def manager_names(self) -> tuple[str, ...]:
         """The SessionMessage context names of our contexts, e.g. ("localhost#/jw",)."""
-        if self.prefix_host:
-            return tuple(manager_name(self.host, c) for c in self.contexts)
-        return self.contexts
+        host = self.host if self.prefix_host else None
+        return tuple(manager_name(c, host) for c in self.contexts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,11 +427,6 @@ def normalize_context_path(text: str) -> str:
     if problem is not None:
         raise ConfigError(problem)
     return t
-
-
-def manager_name(host: str, context_path: str) -> str:
-    """The DeltaManager name of a context when the Cluster is in the Engine: "localhost#/jw"."""
-    return f"{host}#{normalize_context_path(context_path)}"
 
 
 def _same_host(a: str, b: str) -> bool:
