@@ -88,6 +88,8 @@ def test_session_manager_config_maps_the_node_settings() -> None:
     assert m.state_transfer_timeout == 10
     assert cfg.manager.catch_up and m.catch_up_push  # ours, on by default
     assert session_manager_config(config(A, 4000, catch_up_push=False)).catch_up_push is False
+    m = session_manager_config(config(A, 4000, jvm_route="n1", max_active_sessions=9))
+    assert (m.jvm_route, m.max_active_sessions, m.persist_authentication_notes) == ("n1", 9, None)
 
 
 async def test_pair_state_transfer_both_ways_and_synchronous_replication() -> None:

@@ -301,7 +301,9 @@ def test_server_xml_every_attribute(tmp_path: Path) -> None:
             notifyContainerListenersOnReplication="FALSE"
             stateTransferTimeout="-1" sendAllSessions="false" sendAllSessionsSize="50"
             sendAllSessionsWaitTime="250" stateTimestampDrop="false" recordAllActions="true"
-            enableStatistics="false" name="ignored"/>""",
+            enableStatistics="false" name="ignored" maxActiveSessions="500"
+            persistAuthenticationNotes="true" processExpiresFrequency="3"/>""",
+        engine_attrs='jvmRoute="node1" backgroundProcessorDelay="5"',
         channel_attrs='heartbeatSleeptime="2500"',
         membership_attrs='expirationTime="9000" connectTimeout="700" rpcTimeout="4000"',
         members=f"""
@@ -335,6 +337,12 @@ def test_server_xml_every_attribute(tmp_path: Path) -> None:
     assert mg.send_all_sessions_wait_time == 0.25
     assert mg.state_timestamp_drop is False and mg.record_all_actions is True
     assert mg.manager_names == ("localhost#/app", "localhost#")
+    assert (mg.jvm_route, mg.max_active_sessions, mg.persist_authentication_notes) == (
+        "node1",
+        500,
+        True,
+    )
+    assert mg.expire_interval == 15.0  # processExpiresFrequency x backgroundProcessorDelay
     m = c.membership
     assert m.membership_name == "jwcluster-Channel-StaticMembership"
     assert (m.expiration_time, m.connect_timeout, m.rpc_timeout) == (9.0, 0.7, 4.0)
@@ -352,6 +360,8 @@ def test_server_xml_tomcat_defaults_when_attributes_are_absent(tmp_path: Path) -
     c = load_server_xml(server_xml(tmp_path))
     # No channelSendOptions: Tomcat's default 8, not the model's 6.
     assert c.manager.channel_send_options == 8
+    assert (c.manager.jvm_route, c.manager.max_active_sessions) == (None, -1)
+    assert c.manager.expire_interval == 60.0
     assert c.membership.membership_name == "Catalina-Channel-StaticMembership"
     assert c.sender == SenderConfig()
 

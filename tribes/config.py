@@ -319,6 +319,16 @@ class ManagerConfig:
     #: Ours: after such a merge, send the member our newer copies and the sessions created
     #: while it was away (an unsolicited ALL_SESSION_DATA, which Tomcat applies).
     catch_up_push: bool = True
+    #: `<Engine jvmRoute>`: appended to new session ids as ".route"; ids of another route are
+    #: rebound on first use, as JvmRouteBinderValve does.
+    jvm_route: str | None = None
+    #: ManagerBase maxActiveSessions: new sessions beyond it are refused (-1: no limit).
+    max_active_sessions: int = _opt(-1, min=-1, max=_INT32_MAX)
+    #: Replicate session notes (the FORM-auth notes of a full session too). Unset: the Tomcat
+    #: line's default (always on 10.1; persistAuthenticationNotes=false on 9.0).
+    persist_authentication_notes: bool | None = None
+    #: Seconds between expiry sweeps: processExpiresFrequency x backgroundProcessorDelay (6 x 10).
+    expire_interval: float = _opt(60.0, above=0)
 
     def __post_init__(self) -> None:
         _validate(self, "manager")
@@ -965,16 +975,13 @@ _MANAGER_IGNORED: Final = frozenset(
     [
         "name",
         "enableStatistics",
-        "maxActiveSessions",
         "sessionAttributeNameFilter",
         "sessionAttributeValueClassNameFilter",
         "warnOnSessionAttributeFilterFailure",
-        "processExpiresFrequency",
         "secureRandomClass",
         "secureRandomAlgorithm",
         "secureRandomProvider",
         "persistAuthentication",
-        "persistAuthenticationNotes",
         "duplicates",
     ]
 )
@@ -999,6 +1006,9 @@ _MANAGER_ATTRS: Final[_Table] = {
     "sendAllSessionsWaitTime": ("send_all_sessions_wait_time", "ms"),
     "stateTimestampDrop": ("state_timestamp_drop", "bool"),
     "recordAllActions": ("record_all_actions", "bool"),
+    "maxActiveSessions": ("max_active_sessions", "int"),
+    "persistAuthenticationNotes": ("persist_authentication_notes", "bool"),
+    "processExpiresFrequency": ("_process_expires_frequency", "int"),
 }
 _CHANNEL_ATTRS: Final[_Table] = {
     "heartbeatSleeptime": ("_heartbeat_sleeptime", "ms"),
@@ -1269,7 +1279,7 @@ def load_server_xml(path: str | Path, *, bind: tuple[str, int] | None = None) ->
     if cluster_extra.get("start_options", 15) != 15:
         x.warn(cluster, "channelStartOptions is not 15; StaticMembershipService needs 15")
 
-    manager = _xml_manager(x, cluster, container, cluster_kw)
+    manager = _xml_manager(x, cluster, container, engine, cluster_kw)
 
     channel = _one(x, cluster, "Channel")
     if channel is None:
@@ -1337,9 +1347,14 @@ def load_server_xml(path: str | Path, *, bind: tuple[str, int] | None = None) ->
 
 
 def _xml_manager(
-    x: _Xml, cluster: ET.Element, container: ET.Element, cluster_kw: dict[str, Any]
+    x: _Xml,
+    cluster: ET.Element,
+    container: ET.Element,
+    engine: ET.Element | None,
+    cluster_kw: dict[str, Any],
 ) -> ManagerConfig:
     kw: dict[str, Any] = {"channel_send_options": cluster_kw.get("channel_send_options", 8)}
+    frequency = 6  # ManagerBase processExpiresFrequency
     el = _one(x, cluster, "Manager")
     if el is not None:
         cls = _class_of(el, _DELTA_MANAGER)
@@ -1347,8 +1362,21 @@ def _xml_manager(
             raise x.error(el, "BackupManager is not supported yet; use DeltaManager")
         if cls != _DELTA_MANAGER:
             raise x.error(el, f"only {_DELTA_MANAGER} is supported")
-        manager_kw, _ = _read_attrs(x, el, _MANAGER_ATTRS, ManagerConfig, _MANAGER_IGNORED)
+        manager_kw, extra = _read_attrs(x, el, _MANAGER_ATTRS, ManagerConfig, _MANAGER_IGNORED)
         kw.update(manager_kw)
+        frequency = extra.get("process_expires_frequency", frequency)
+    if engine is not None:
+        if engine.get("jvmRoute"):
+            kw["jvm_route"] = engine.get("jvmRoute")
+        delay = _xml_value(
+            x,
+            engine,
+            "backgroundProcessorDelay",
+            engine.get("backgroundProcessorDelay", "10"),
+            "int",
+        )
+        if frequency > 0 and delay > 0:
+            kw["expire_interval"] = float(frequency * delay)
     if container.tag == "Host":
         host_el: ET.Element | None = container
         kw["prefix_host"] = False

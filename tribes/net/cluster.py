@@ -107,6 +107,9 @@ def session_manager_config(config: NodeConfig) -> SessionManagerConfig:
         expire_sessions_on_shutdown=m.expire_sessions_on_shutdown,
         record_all_actions=m.record_all_actions,
         catch_up_push=m.catch_up_push,
+        jvm_route=m.jvm_route,
+        max_active_sessions=m.max_active_sessions,
+        persist_authentication_notes=m.persist_authentication_notes,
     )
 
 
@@ -127,7 +130,7 @@ class Cluster:
         self,
         config: NodeConfig,
         *,
-        expire_interval: float = 60.0,
+        expire_interval: float | None = None,
         manager_config: SessionManagerConfig | None = None,
         clock: Callable[[], int] = wall_clock_ms,
     ) -> None:
@@ -143,7 +146,7 @@ class Cluster:
             host=self.host,
             config=manager_config or session_manager_config(config),
             clock=clock,
-            expire_interval=expire_interval,
+            expire_interval=expire_interval or config.manager.expire_interval,
             peer_version=self._peer_version,
         )
         self._serving: dict[tuple[str, tuple[bytes, int, bytes]], _Serving] = {}
@@ -418,7 +421,7 @@ async def open_cluster(
     config: NodeConfig,
     *,
     setup: Callable[[Node], None] | None = None,
-    expire_interval: float = 60.0,
+    expire_interval: float | None = None,
     manager_config: SessionManagerConfig | None = None,
     clock: Callable[[], int] = wall_clock_ms,
     **node_kwargs: Any,
@@ -426,9 +429,10 @@ async def open_cluster(
     """Run a session-replicating node for the duration of the block (see the module docstring).
 
     `setup(node)` runs before the node starts (after our own listener is registered);
-    `expire_interval` is the expiry sweep period in seconds (Tomcat: processExpiresFrequency ×
-    backgroundProcessorDelay = 60 s); `manager_config` replaces the settings derived from
-    `config.manager` (`session_manager_config`); `node_kwargs` go to `Node`."""
+    `expire_interval` overrides `config.manager.expire_interval`, the expiry sweep period in
+    seconds (Tomcat: processExpiresFrequency × backgroundProcessorDelay = 60 s);
+    `manager_config` replaces the settings derived from `config.manager`
+    (`session_manager_config`); `node_kwargs` go to `Node`."""
     cluster = Cluster(
         config, expire_interval=expire_interval, manager_config=manager_config, clock=clock
     )
