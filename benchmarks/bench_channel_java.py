@@ -2,17 +2,19 @@
 jars) against pytribes -> pytribes (two `tribes.net.node` processes), in the same run, on
 loopback (127.0.0.11 -> 127.0.0.12).  Optionally the mixed pairs too.
 
-    python -m benchmarks.bench_channel_java [--count 5000] [--size 1024] [--options 8,2,6]
-        [--concurrency 1,8] [--tomcat-version 10] [--mixed] [--json out.json]
+    python -m benchmarks.bench_channel_java [--count 5000] [--sizes 100,1024,10240,102400]
+        [--options 6,8] [--concurrency 1,4] [--tomcat-version 10] [--mixed] [--json out.json]
 
 Both sides are the peers of tests/interop/javapeer.py (same stack: StaticMembershipService,
 TcpPingInterceptor, TcpFailureDetector, MessageDispatchInterceptor; same ByteMessage payloads).
-For each (options, concurrency): one warm-up round (count / 5, not reported), then `count`
-messages of `size` bytes from the sender, `concurrency` senders in parallel.
+For each case (size, options, concurrency): one warm-up round (count / 5, not reported), then
+`count` messages of `size` bytes from the sender, `concurrency` senders in parallel; `count` is
+scaled by size and options (`count_for`) so each run takes about the same time.
 
 * msg/s: count / (last arrival at the receiver - first send), both CLOCK_MONOTONIC;
-* p50 / p99: the sender's time per send call -- with USE_ACK at concurrency 1 this is the ACK
-  round trip (6: after the receiver processed the message); with option 8 only the enqueue.
+* p50 / p99 / p99.9: the sender's time per send call -- with USE_ACK at concurrency 1 this is
+  the ACK round trip (6: after the receiver processed the message); with option 8 only the
+  enqueue.
 
 Each process runs on the same 2-core machine, so the numbers compare the implementations with
 each other, not with a real network.
@@ -39,7 +41,7 @@ from tests.interop.javapeer import (
     start_python_peer,
 )
 
-__all__ = ["Row", "build", "main", "run_pair", "table"]
+__all__ = ["Case", "Row", "build", "count_for", "main", "run_pair", "sweep", "table"]
 
 SENDER, RECEIVER = "127.0.0.11", "127.0.0.12"
 
@@ -58,6 +60,31 @@ def common_port() -> int:
     raise RuntimeError("no common free port")
 
 
+@dataclass(frozen=True)
+class Case:
+    size: int
+    options: int
+    concurrency: int
+    count: int
+
+
+def count_for(size: int, options: int, base: int) -> int:
+    """Messages per run, so that every run takes roughly 0.5-1 s: `base` for an ACKed send up
+    to 10 KiB, 3x that without ACK (a send is only an enqueue), 0.4x at 100 KiB."""
+    scale = (1.0 if size <= 10240 else 0.4) * (1 if options & 2 else 3)
+    return max(200, int(base * scale))
+
+
+def sweep(sizes: Sequence[int], options: Sequence[int], concurrency: Sequence[int],
+          base: int) -> list[Case]:  # fmt: skip
+    return [
+        Case(size, opts, conc, count_for(size, opts, base))
+        for size in sizes
+        for opts in options
+        for conc in concurrency
+    ]
+
+
 @dataclass
 class Row:
     pair: str  # "java->java", "py->py", "java->py", "py->java"
@@ -69,6 +96,7 @@ class Row:
     mb_per_s: float
     p50_us: float
     p99_us: float
+    p999_us: float
     errors: int
     duplicates: int
 
@@ -85,43 +113,44 @@ def start(kind: str, version: int, me: tuple[str, int], n: int, peer: tuple[str,
 def run_pair(
     sender_kind: str,
     receiver_kind: str,
-    a: argparse.Namespace,
+    cases: Sequence[Case],
+    version: int,
     logs: Path,
     progress: Callable[[str], None],
 ) -> list[Row]:
     port = common_port()
-    rx = start(receiver_kind, a.tomcat_version, (RECEIVER, port), 12, (SENDER, port, 11), logs)
-    tx = start(sender_kind, a.tomcat_version, (SENDER, port), 11, (RECEIVER, port, 12), logs)
+    rx = start(receiver_kind, version, (RECEIVER, port), 12, (SENDER, port, 11), logs)
+    tx = start(sender_kind, version, (SENDER, port), 11, (RECEIVER, port, 12), logs)
     pair = f"{sender_kind}->{receiver_kind}"
     rows: list[Row] = []
     try:
         tx.wait_members(1, 30)
         rx.wait_members(1, 30)
         tag = 0
-        for opts in a.options:
-            for conc in a.concurrency:
-                # warm-up (JIT, pools, connections), not reported
-                tag += 1
-                warm = max(1, a.count // 5)
-                tx.send(tag, warm, a.size, opts, conc)
-                rx.wait_received(tag, warm, 60)
-                tag += 1
-                sent = tx.send(tag, a.count, a.size, opts, conc)
-                got = rx.wait_received(tag, a.count, 120)
-                span = (int(got["last_ns"]) - int(sent["start_ns"])) / 1e9
-                rate = a.count / span if span > 0 else float("nan")
-                row = Row(
-                    pair, opts, conc, a.count, a.size, rate, rate * a.size / 1e6,
-                    float(sent["lat_us"]["p50"]), float(sent["lat_us"]["p99"]),
-                    int(sent["errors"]), int(got["duplicates"]),
-                )  # fmt: skip
-                if got["unique"] != a.count:
-                    raise RuntimeError(f"{pair} options {opts}: {got['unique']} of {a.count}")
-                rows.append(row)
-                progress(
-                    f"{pair:11} opts={opts} conc={conc}: {rate:9.0f} msg/s  "
-                    f"p50 {row.p50_us:8.1f} µs  p99 {row.p99_us:8.1f} µs"
-                )
+        for c in cases:
+            # warm-up (JIT, pools, connections), not reported
+            tag += 1
+            warm = max(1, c.count // 5)
+            tx.send(tag, warm, c.size, c.options, c.concurrency)
+            rx.wait_received(tag, warm, 60)
+            tag += 1
+            sent = tx.send(tag, c.count, c.size, c.options, c.concurrency)
+            got = rx.wait_received(tag, c.count, 120)
+            span = (int(got["last_ns"]) - int(sent["start_ns"])) / 1e9
+            rate = c.count / span if span > 0 else float("nan")
+            lat = sent["lat_us"]
+            row = Row(
+                pair, c.options, c.concurrency, c.count, c.size, rate, rate * c.size / 1e6,
+                float(lat["p50"]), float(lat["p99"]), float(lat.get("p999", "nan")),
+                int(sent["errors"]), int(got["duplicates"]),
+            )  # fmt: skip
+            if got["unique"] != c.count:
+                raise RuntimeError(f"{pair} {c}: {got['unique']} of {c.count}")
+            rows.append(row)
+            progress(
+                f"{pair:11} {c.size:6} B opts={c.options} conc={c.concurrency}: "
+                f"{rate:9.0f} msg/s  p50 {row.p50_us:8.1f} µs  p99 {row.p99_us:8.1f} µs"
+            )
     finally:
         tx.close()
         rx.close()
@@ -130,19 +159,19 @@ def run_pair(
 
 def table(rows: Sequence[Row], base: str, other: str) -> list[str]:
     out = [
-        f"| options | senders | {base} msg/s | {other} msg/s | {other} / {base} "
+        f"| size B | options | senders | {base} msg/s | {other} msg/s | {other} / {base} "
         f"| {base} p50 µs | {other} p50 µs | {base} p99 µs | {other} p99 µs |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    by = {(r.pair, r.options, r.concurrency): r for r in rows}
-    for (pair, opts, conc), b in by.items():
+    by = {(r.pair, r.size, r.options, r.concurrency): r for r in rows}
+    for (pair, size, opts, conc), b in by.items():
         if pair != base:
             continue
-        o = by.get((other, opts, conc))
+        o = by.get((other, size, opts, conc))
         if o is None:
             continue
         out.append(
-            f"| {opts} | {conc} | {b.msgs_per_s:,.0f} | {o.msgs_per_s:,.0f} "
+            f"| {size} | {opts} | {conc} | {b.msgs_per_s:,.0f} | {o.msgs_per_s:,.0f} "
             f"| {o.msgs_per_s / b.msgs_per_s:.2f} | {b.p50_us:,.0f} | {o.p50_us:,.0f} "
             f"| {b.p99_us:,.0f} | {o.p99_us:,.0f} |"
         )
@@ -155,10 +184,10 @@ def parse_ints(text: str) -> list[int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench_channel_java", description=__doc__.split("\n\n")[0])
-    p.add_argument("--count", type=int, default=5000)
-    p.add_argument("--size", type=int, default=1024)
-    p.add_argument("--options", type=parse_ints, default=[8, 2, 6])
-    p.add_argument("--concurrency", type=parse_ints, default=[1, 8])
+    p.add_argument("--count", type=int, default=5000, help="messages per run up to 1 KiB")
+    p.add_argument("--sizes", type=parse_ints, default=[100, 1024, 10240, 102400])
+    p.add_argument("--options", type=parse_ints, default=[6, 8])
+    p.add_argument("--concurrency", type=parse_ints, default=[1, 4])
     p.add_argument("--tomcat-version", type=int, choices=(9, 10), default=10)
     p.add_argument("--mixed", action="store_true", help="also java->py and py->java")
     p.add_argument("--json", metavar="FILE", help="write the rows as JSON")
@@ -174,11 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         pairs += [("java", "py"), ("py", "java")]
     t0 = time.monotonic()
     rows: list[Row] = []
+    cases = sweep(a.sizes, a.options, a.concurrency, a.count)
     with tempfile.TemporaryDirectory(prefix="bench-channel-") as tmp:
         for s, r in pairs:
-            rows += run_pair(s, r, a, Path(tmp), progress)
+            rows += run_pair(s, r, cases, a.tomcat_version, Path(tmp), progress)
     print(
-        f"Channel benchmark: {a.count} ByteMessages of {a.size} B per row, Tomcat "
+        f"Channel benchmark: {a.count} ACKed ByteMessages per run up to 10 KiB (count_for), Tomcat "
         f"{a.tomcat_version} jars, loopback, {time.monotonic() - t0:.0f} s in all\n"
     )
     print("\n".join(table(rows, "java->java", "py->py")))

@@ -31,8 +31,13 @@ def main() -> None:
     print(row("ChannelData encode + frame", cd.frame))
     print(row("FrameDecoder.feed, one 700 B frame", lambda: FrameDecoder().feed(frame)))
     many = frame * 50
-    print(row("FrameDecoder.feed, 50 frames in one chunk (whole chunk)",
-              lambda: FrameDecoder().feed(many), number=100))
+    print(
+        row(
+            "FrameDecoder.feed, 50 frames in one chunk (whole chunk)",
+            lambda: FrameDecoder().feed(many),
+            number=100,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ One round of a pairing:
    each); B starts again: GET_ALL_SESSIONS -> ALL_SESSION_DATA -> TRANSFERCOMPLETE processed, as
    timed by the joining node itself (Java: around DeltaManager.getAllClusterSessions up to the
    return of handleALL_SESSION_TRANSFERCOMPLETE; pytribes: its ``state_transfer_done`` figure);
-   for every N of `sizes`, growing A's sessions;
+   for every N of `sizes`, growing A's sessions; with the peak RSS growth of both processes
+   over that transfer (VmHWM reset just before it, see `Worker.reset_peak`);
 4. memory (py->py and java->java only): B joins once more with `memory_sessions` sessions on A
    and measures the bytes its start left allocated (Java: heap used after System.gc() x3,
    pytribes: tracemalloc); bytes/session = (that - the same figure of step 1) / sessions;
@@ -143,6 +144,29 @@ class Worker:
         tick = os.sysconf("SC_CLK_TCK")
         return int(fields[11]) / tick, int(fields[12]) / tick
 
+    def _status(self, key: str) -> int | None:
+        """One ``kB`` line of /proc/<pid>/status (VmRSS, VmHWM) in bytes; None without it."""
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        return None
+
+    def reset_peak(self) -> int | None:
+        """Resets the process's peak RSS (VmHWM) to its current RSS (``clear_refs`` 5) and
+        returns that RSS in bytes; None where the kernel does not allow it."""
+        try:
+            Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
+        except OSError:
+            return None
+        return self._status("VmRSS")
+
+    def peak_rss(self) -> int | None:
+        """Peak RSS (VmHWM) in bytes since the last `reset_peak`."""
+        return self._status("VmHWM")
+
     def tail(self, n: int = 3000) -> str:
         self._log.flush()
         try:
@@ -242,7 +266,7 @@ class Bench:
             out += [("py", "java"), ("java", "py")]
         return out
 
-    def start(self, impl: str, role: str, members: str, **extra: object) -> dict[str, Any]:
+    def start(self, impl: str, role: str, members: str, **extra: Any) -> dict[str, Any]:
         host = ADDRESSES[(impl, role)]
         return self.workers[(impl, role)](
             "start",
@@ -328,8 +352,15 @@ class Bench:
             for n in sizes:
                 A("fill", n=n - filled)
                 filled = n
+                ends = (("serving", A), ("joining", B))
+                base = {end: w.reset_peak() for end, w in ends}
                 r = self.join(pair, b_impl, members, n)
                 self.record(f"transfer_ms.{n}", pair, rnd, r["transfer_ms"])
+                for end, w in ends:
+                    peak, rss0 = w.peak_rss(), base[end]
+                    if peak is not None and rss0 is not None:
+                        growth = max(0, peak - rss0)  # < 0: the RSS read raced the reset
+                        self.record(f"transfer_peak_{end}.{n}", pair, rnd, growth / 1e6)
                 B("stop")
                 A("wait_members", n=0)
                 if memory and n == self.s.memory_sessions and held0 is not None:
@@ -422,6 +453,17 @@ def _describe(settings: Settings) -> None:
             "GET_ALL_SESSIONS sent -> ALL_SESSION_DATA (one message, sendAllSessions=true) "
             "-> TRANSFERCOMPLETE processed, timed by the joining node",
         )
+    for n in settings.sizes:
+        for end, who in (("serving", "the node holding them"), ("joining", "the joining node")):
+            METRICS[f"transfer_peak_{end}.{n}"] = (
+                f"state transfer peak memory, {end} end, {n:,} sessions",
+                "MB",
+                False,
+                f"peak RSS growth of {who}'s whole process during that transfer: VmHWM after it "
+                "- VmRSS before it, the peak reset just before (/proc/<pid>/clear_refs 5); "
+                "the workers are long-lived, so memory a runtime kept from earlier rounds (JVM "
+                "heap, pymalloc arenas) is reused and not counted again",
+            )
     METRICS["memory_per_session"] = (
         "memory per replicated session",
         "B",

@@ -1,17 +1,24 @@
 """`pytribes bench` / `python -m benchmarks`: every pytribes-vs-Java benchmark in one run.
 
-    pytribes bench                 # full run, writes benchmarks/results/<date>.{json,md,png}
+    pytribes bench                 # full run: benchmarks/results/<date>.{json,md,png},
+                                   #   <date>-latency.png, <date>-ratio.png
     pytribes bench --quick --json  # < 1 minute; prints one JSON object {"rows": [...], ...}
     pytribes bench --only replication --rounds 3 --no-mixed
+    pytribes bench --only http --rounds 1 --no-write
 
 Groups (each alternates pytribes and Java runs round by round, warm-up excluded):
 
 * ``replication`` (benchmarks/replication.py): DeltaManager -> DeltaManager over the seed's
   stack, pytribes and the real Tomcat classes (embedded Tomcat) in four worker processes:
-  delta messages/s and lag at 1 and 4 concurrent sessions, state-transfer time, memory per
-  replicated session; mixed pairs in full runs;
-* ``channel`` (benchmarks/bench_channel_java.py): raw GroupChannel byte-message throughput and
-  ACK round trips (the real GroupChannel vs a pytribes node);
+  delta messages/s and lag at 1 and 4 concurrent sessions, CPU per message, state-transfer
+  time and peak RSS growth of both ends, memory per replicated session; mixed pairs in full runs;
+* ``channel`` (benchmarks/bench_channel_java.py): raw GroupChannel byte-message throughput
+  (100 B - 100 KiB, options 6 and 8, 1 and 4 senders) and ACK round trips p50/p99/p99.9 (the
+  real GroupChannel vs a pytribes node);
+* ``http`` (benchmarks/bench_http.py): wrk against a pytribes app node vs a Tomcat node with a
+  JSP, one session write per request replicated to the peer (options 6): requests/s, latency
+  p50/p99, the p99 that synchronous replication adds; not in ``--quick`` unless ``--only``
+  names it (it starts four servers);
 * ``codec`` (benchmarks/bench_codec.py): encode/decode of a whole EVT_SESSION_DELTA message.
 
 Every row: ``scenario``, ``unit``, ``higher_is_better``, ``pytribes``, ``java`` (medians over
@@ -43,7 +50,9 @@ from typing import Any, TextIO
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
-GROUPS = ("replication", "channel", "codec")
+GROUPS = ("replication", "channel", "http", "codec")
+#: --quick runs these unless --only says otherwise (the HTTP group starts four servers: ~30 s)
+QUICK_GROUPS = ("replication", "channel", "codec")
 
 Progress = Callable[[str], None]
 
@@ -130,77 +139,99 @@ def group_replication(quick: bool, args: argparse.Namespace, progress: Progress)
 
 def group_channel(quick: bool, args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     """Adapter over benchmarks/bench_channel_java.run_pair: alternates the pairs round by round
-    (each run_pair starts its two peers and does its own warm-up per combination)."""
+    (each run_pair starts its two peers and does its own warm-up per case).  Full runs sweep
+    100 B - 100 KiB x options 6, 8 x 1, 4 senders, plus options 2 at 1 KiB; the ACK round trip
+    rows (p50 / p99 / p99.9, >= 5,000 round trips) come from the 1 KiB, 1-sender runs."""
     import tempfile
 
     try:
         from . import bench_channel_java as bc
     except ImportError as e:
         raise Skip(f"benchmarks.bench_channel_java: {e}") from e
-    ns = argparse.Namespace(
-        count=1000 if quick else 5000,
-        size=1024,
-        options=[6] if quick else [8, 2, 6],
-        concurrency=[1] if quick else [1, 8],
-        tomcat_version=args.tomcat_version,
-    )
+    base = 1000 if quick else 5000
+    ack_size = 1024
+    if quick:
+        cases = bc.sweep([ack_size], [6], [1], base)
+    else:
+        cases = bc.sweep([100, ack_size, 10240, 102400], [6, 8], [1, 4], base)
+        cases.insert(2, bc.Case(ack_size, 2, 1, base))
     rounds = 1 if quick else (args.rounds or 3)
     mixed = (not quick) if args.mixed is None else args.mixed
     pairs = [("py", "py"), ("java", "java")]
     if mixed:
         pairs += [("py", "java"), ("java", "py")]
     bc.build(args.tomcat_version)
-    by: dict[tuple[str, int, int, str], dict[int, float]] = {}
+    by: dict[tuple[str, int, int, int, str], dict[int, float]] = {}
     with tempfile.TemporaryDirectory(prefix="pytribes-bench-channel-") as tmp:
         for rnd in range(rounds):
             for s, r in pairs:
-                for row in bc.run_pair(s, r, ns, Path(tmp), progress):
-                    key = (row.pair, row.options, row.concurrency)
-                    by.setdefault((*key, "rate"), {})[rnd] = row.msgs_per_s
-                    by.setdefault((*key, "p50"), {})[rnd] = row.p50_us
-                    by.setdefault((*key, "p99"), {})[rnd] = row.p99_us
+                for row in bc.run_pair(s, r, cases, args.tomcat_version, Path(tmp), progress):
+                    key = (row.pair, row.size, row.options, row.concurrency)
+                    for metric, value in (
+                        ("rate", row.msgs_per_s), ("ack_p50", row.p50_us),
+                        ("ack_p99", row.p99_us), ("ack_p999", row.p999_us),
+                    ):  # fmt: skip
+                        by.setdefault((*key, metric), {})[rnd] = value
     rows = []
-    for mixed_row, (py_pair, java_pair) in (
+
+    def add(pairs: tuple[str, str], c: Any, metric: str, **kw: Any) -> None:
+        key = (c.size, c.options, c.concurrency, metric)
+        py_v, java_v = by.get((pairs[0], *key)), by.get((pairs[1], *key))
+        if py_v or java_v:
+            rows.append(make_row(py_runs=py_v, java_runs=java_v, group="channel",
+                                 pair=" vs ".join(pairs), **kw))  # fmt: skip
+
+    for mixed_row, pairs_ in (
         (False, ("py->py", "java->java")),
         (True, ("py->java", "java->py")),
     ):
-        for opts in ns.options:
-            for conc in ns.concurrency:
-                for metric, unit, hib in (("rate", "msg/s", True), ("p50", "µs", False)):
-                    if metric == "p50" and (conc != 1 or not opts & 2):
-                        continue  # only the ACK round trip is a latency
-                    py_v = by.get((py_pair, opts, conc, metric))
-                    java_v = by.get((java_pair, opts, conc, metric))
-                    if not py_v and not java_v:
-                        continue
-                    what = (
-                        f"{ns.count} ByteMessages of {ns.size} B, options {opts}, {conc} "
-                        "sender(s): count / (last arrival - first send)"
-                        if metric == "rate"
-                        else f"p50 of one send with options {opts} (ACK round trip), 1 sender"
-                    )
-                    title = (
-                        f"channel {ns.size} B, options {opts}, {conc} sender(s)"
-                        if metric == "rate"
-                        else f"channel ACK round trip, options {opts}"
-                    )
-                    if mixed_row:
-                        title += " (mixed: pytribes->Java vs Java->pytribes)"
-                    rows.append(
-                        make_row(
-                            scenario=f"channel.{metric}.o{opts}.c{conc}"
-                            + (".mixed" if mixed_row else ""),
-                            title=title,
-                            unit=unit,
-                            higher_is_better=hib,
-                            py_runs=py_v,
-                            java_runs=java_v,
-                            group="channel",
-                            pair=f"{py_pair} vs {java_pair}",
-                            measures=what,
-                        )
-                    )
-    return {"rows": rows, "settings": {**vars(ns), "rounds": rounds, "mixed": mixed}}
+        suffix = ".mixed" if mixed_row else ""
+        label = " (mixed: pytribes->Java vs Java->pytribes)" if mixed_row else ""
+        for c in cases:
+            add(
+                pairs_, c, "rate",
+                scenario=f"channel.rate.{c.size}B.o{c.options}.c{c.concurrency}{suffix}",
+                title=f"channel {c.size:,} B, options {c.options}, {c.concurrency} "
+                f"sender(s){label}",
+                unit="msg/s", higher_is_better=True,
+                measures="ByteMessages of that size, options and senders (per run: "
+                f"bench_channel_java.count_for(size, options, {base})): count / (last arrival "
+                "at the receiver - first send)",
+            )  # fmt: skip
+        for c in cases:
+            if c.size != ack_size or c.concurrency != 1 or not c.options & 2:
+                continue  # only a USE_ACK send at concurrency 1 is a round trip
+            for metric, pct in (("ack_p50", "p50"), ("ack_p99", "p99"), ("ack_p999", "p99.9")):
+                add(
+                    pairs_, c, metric,
+                    scenario=f"channel.{metric}.o{c.options}{suffix}",
+                    title=f"channel ACK round trip {pct}, options {c.options}{label}",
+                    unit="µs", higher_is_better=False,
+                    measures=f"{pct} of one send with options {c.options} (ACK round trip), "
+                    f"{c.size} B, 1 sender, {c.count} sends per run",
+                )  # fmt: skip
+    settings = {"cases": [vars(c) for c in cases], "rounds": rounds, "mixed": mixed}
+    return {"rows": rows, "settings": settings}
+
+
+def group_http(quick: bool, args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    """benchmarks/bench_http.py: wrk against a pytribes app node vs a Tomcat node (JSP), each
+    replicating every request's session write to its peer (options 6)."""
+    from . import bench_http as bh
+
+    s = bh.Settings(tomcat_version=args.tomcat_version)
+    if quick:
+        s.rounds, s.seconds, s.warmup_seconds, s.mixed = 1, 1.0, 1.0, False
+    if args.rounds is not None:
+        s.rounds = args.rounds
+    if args.mixed is not None:
+        s.mixed = args.mixed
+    try:
+        res = bh.collect(s, progress)
+    except bh.Unavailable as e:
+        raise Skip(str(e)) from e
+    skipped = [f"Java: {res.info['java_unavailable']}"] if "java_unavailable" in res.info else []
+    return {"rows": bh.rows(res, s, make_row), "settings": vars(s), "skipped": skipped}
 
 
 def group_codec(quick: bool, args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
@@ -241,7 +272,12 @@ def group_codec(quick: bool, args: argparse.Namespace, progress: Progress) -> di
     return {"rows": rows}
 
 
-GROUP_FUNCS = {"replication": group_replication, "channel": group_channel, "codec": group_codec}
+GROUP_FUNCS = {
+    "replication": group_replication,
+    "channel": group_channel,
+    "http": group_http,
+    "codec": group_codec,
+}
 
 
 # ------------------------------------------------------------------------------------ machine
@@ -363,105 +399,148 @@ def _short(title: str) -> str:
     return title.strip().replace(" (mixed: pytribes->Java vs Java->pytribes)", " [mixed*]")
 
 
-def plot(report: Mapping[str, Any], path: Path) -> bool:
-    """One PNG, three panels: throughput (msg/s, linear), latency (µs, log, points with min–max
-    whiskers) and every row as "pytribes relative to Java" (> 1: pytribes better; median and
-    min–max of the per-round ratios).  False when matplotlib is missing."""
+COLORS = {"pytribes": "#3572A5", "java": "#E76F00"}
+NAMES = {"pytribes": "pytribes", "java": "Java (Tomcat)"}
+
+
+def _is_latency(row: Mapping[str, Any]) -> bool:
+    """A time one request/message takes (not a CPU cost, not a transfer time)."""
+    sc = row["scenario"]
+    return row["unit"] == "µs" and any(k in sc for k in ("lag", ".ack_", "http.p"))
+
+
+def _bars(ax: Any, rows: list[Mapping[str, Any]], title: str, log: bool) -> None:
+    """Horizontal pytribes/Java bar pairs, one pair per row, each bar labelled with its median
+    (min-max whiskers over the rounds) and each pair with the ratio."""
+    y = list(range(len(rows)))
+    for off, side in ((-0.2, "pytribes"), (0.2, "java")):
+        pts = [(i + off, r) for i, r in zip(y, rows, strict=True) if r[side] is not None]
+        if not pts:
+            continue
+        xs = [float(r[side]) for _, r in pts]
+        lo = [
+            max(0.0, x - float(r.get(f"{side}_min", x))) for x, (_, r) in zip(xs, pts, strict=True)
+        ]
+        hi = [
+            max(0.0, float(r.get(f"{side}_max", x)) - x) for x, (_, r) in zip(xs, pts, strict=True)
+        ]
+        bars = ax.barh([yy for yy, _ in pts], xs, height=0.38, color=COLORS[side],
+                       label=NAMES[side], xerr=[lo, hi], capsize=2,
+                       error_kw={"elinewidth": 0.7, "ecolor": "#555"})  # fmt: skip
+        ax.bar_label(bars, labels=[_fmt(x) for x in xs], fontsize=6, padding=3)
+    labels = []
+    for r in rows:
+        ratio = r.get("ratio")
+        tag = "" if ratio is None else f"  [{ratio:.2f}x]"
+        labels.append(_short(r.get("title", r["scenario"])) + tag)
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.invert_yaxis()
+    if log:  # bars start at a power of ten below the smallest value, so lengths compare
+        ax.set_xscale("log")
+        lows = [float(r.get(f"{sd}_min") or r[sd]) for r in rows for sd in NAMES if r[sd]]
+        highs = [float(r.get(f"{sd}_max") or r[sd]) for r in rows for sd in NAMES if r[sd]]
+        ax.set_xlim(
+            10 ** math.floor(math.log10(max(1e-3, min(lows, default=1.0)))),
+            max(highs, default=1.0) * 2.5,
+        )
+    ax.margins(x=0.12)
+    ax.grid(axis="x", which="both", alpha=0.3)
+    ax.set_title(title, fontsize=9, loc="left")
+    ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False)
+
+
+def _figure(report: Mapping[str, Any], panels: list[tuple[str, list[Any], bool]], what: str,
+            path: Path) -> None:  # fmt: skip
+    import matplotlib.pyplot as plt
+
+    heights = [0.34 * len(rs) + 0.9 for _, rs, _ in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(12, sum(heights) + 0.8),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)  # fmt: skip
+    for ax, (title, rs, log) in zip(axes[:, 0], panels, strict=True):
+        _bars(ax, rs, title, log)
+    fig.suptitle(
+        f"pytribes vs Java (Tomcat {report.get('tomcat', '?')}): {what} — {report['date']}, "
+        f"{'quick' if report['quick'] else 'full'} run, {report['machine']['cpus']} CPUs, "
+        "loopback\nmedians, whiskers min–max over the rounds, [ratio pytribes/Java]; the mixed "
+        "pairs are in the table only",
+        fontsize=9,
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot(report: Mapping[str, Any], path: Path) -> list[Path]:
+    """The PNGs next to `path` (``<date>.png``): ``<date>.png`` throughput (msg/s, req/s) and
+    ``<date>-latency.png`` latencies (µs), one panel per group, every bar labelled with its
+    value; ``<date>-ratio.png`` every row as "pytribes relative to Java" (> 1: pytribes
+    better).  Mixed rows stay in the table.  Empty when matplotlib is missing."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return False
-    rows = [r for r in report["rows"] if r["pytribes"] is not None or r["java"] is not None]
-    rate = [r for r in rows if r["unit"] == "msg/s"]
-    lat = [
+        return []
+    rows = [
         r
-        for r in rows
-        if r["unit"] == "µs" and ("lag" in r["scenario"] or r["scenario"].startswith("channel."))
-    ]
-    rel = [  # mixed rows and the system-CPU parts are in the table only
-        r
-        for r in rows
-        if _better_factor(r) is not None
-        and not r.get("title", "").lstrip().startswith("of which")
+        for r in report["rows"]
+        if (r["pytribes"] is not None or r["java"] is not None)
         and not r["scenario"].endswith(".mixed")
     ]
-    panels = [(n, rs) for n, rs in (("rate", rate), ("lat", lat), ("rel", rel)) if rs]
-    if not panels:
-        return False
-    heights = [0.38 * len(rs) + 1.2 for _, rs in panels]
-    fig, axes = plt.subplots(
-        len(panels), 1, figsize=(12, sum(heights) + 0.6), gridspec_kw={"height_ratios": heights}
-    )
-    if len(panels) == 1:
-        axes = [axes]
-    colors = {"pytribes": "#3572A5", "java": "#E76F00"}
-    names = {"pytribes": "pytribes", "java": "Java (Tomcat)"}
-    for ax, (kind, rs) in zip(axes, panels, strict=True):
-        labels = [_short(r.get("title", r["scenario"])) for r in rs]
-        y = list(range(len(rs)))
-        if kind in ("rate", "lat"):
-            for off, side in ((-0.18, "pytribes"), (0.18, "java")):
-                pts = [(i + off, r) for i, r in zip(y, rs, strict=True) if r[side] is not None]
-                if not pts:
-                    continue
-                xs = [r[side] for _, r in pts]
-                lo = [r[side] - r.get(f"{side}_min", r[side]) for _, r in pts]
-                hi = [r.get(f"{side}_max", r[side]) - r[side] for _, r in pts]
-                ys = [yy for yy, _ in pts]
-                if kind == "rate":
-                    ax.barh(ys, xs, height=0.36, color=colors[side], label=names[side],
-                            xerr=[lo, hi], capsize=2)  # fmt: skip
-                else:
-                    ax.errorbar(xs, ys, xerr=[lo, hi], fmt="o", color=colors[side],
-                                label=names[side], capsize=2, ms=5)  # fmt: skip
-            if kind == "lat":
-                ax.set_xscale("log")
-            ax.set_title(
-                "throughput, msg/s (higher is better)"
-                if kind == "rate"
-                else "latency, µs, log scale (lower is better)",
-                fontsize=10,
-            )
-        else:
-            f = [_better_factor(r) or 1.0 for r in rs]
-            lo_f = [_better_factor(r, "ratio_min") or v for r, v in zip(rs, f, strict=True)]
-            hi_f = [_better_factor(r, "ratio_max") or v for r, v in zip(rs, f, strict=True)]
-            lo = [v - min(a, b) for v, a, b in zip(f, lo_f, hi_f, strict=True)]
-            hi = [max(a, b) - v for v, a, b in zip(f, lo_f, hi_f, strict=True)]
-            cs = [colors["pytribes"] if v >= 1 else colors["java"] for v in f]
-            ax.scatter(f, y, c=cs, zorder=3, s=22)
-            ax.errorbar(f, y, xerr=[lo, hi], fmt="none", ecolor="gray", capsize=2, zorder=2)
-            ax.axvline(1.0, color="black", lw=0.8)
-            ax.set_xscale("log")
-            ax.set_title(
-                "pytribes relative to Java: > 1 = pytribes better, < 1 = Java better "
-                "(per-round ratios: median, min–max)",
-                fontsize=10,
-            )
+    groups = list(dict.fromkeys(r["scenario"].split(".")[0] for r in rows))
+    written = []
+    for suffix, what, pick, log in (
+        ("", "throughput (higher is better)", lambda r: r["higher_is_better"], False),
+        ("-latency", "latency, µs (lower is better)", _is_latency, True),
+    ):
+        panels = []
+        for g in groups:
+            rs = [r for r in rows if r["scenario"].split(".")[0] == g and pick(r)]
+            if rs:
+                unit = rs[0]["unit"]
+                panels.append((f"{g} — {unit}{', log scale' if log else ''}", rs, log))
+        if panels:
+            out = path.with_name(path.stem + suffix + path.suffix)
+            _figure(report, panels, what, out)
+            written.append(out)
+    rel = [
+        r
+        for r in rows
+        if _better_factor(r) is not None and not r.get("title", "").lstrip().startswith("of which")
+    ]
+    if rel:
+        fig, ax = plt.subplots(figsize=(12, 0.26 * len(rel) + 1.4))
+        f = [_better_factor(r) or 1.0 for r in rel]
+        lo_f = [_better_factor(r, "ratio_min") or v for r, v in zip(rel, f, strict=True)]
+        hi_f = [_better_factor(r, "ratio_max") or v for r, v in zip(rel, f, strict=True)]
+        lo = [v - min(a, b, v) for v, a, b in zip(f, lo_f, hi_f, strict=True)]
+        hi = [max(a, b, v) - v for v, a, b in zip(f, lo_f, hi_f, strict=True)]
+        y = list(range(len(rel)))
+        bars = ax.barh(y, [v - 1 for v in f], left=1,
+                       color=[COLORS["pytribes"] if v >= 1 else COLORS["java"] for v in f],
+                       xerr=[lo, hi], capsize=2, error_kw={"elinewidth": 0.7})  # fmt: skip
+        ax.bar_label(bars, labels=[f"{v:.2f}x" for v in f], fontsize=6, padding=3)
+        ax.axvline(1.0, color="black", lw=0.8)
+        ax.set_xscale("log")
+        ax.margins(x=0.1)
         ax.set_yticks(y)
-        ax.set_yticklabels(labels, fontsize=7)
+        ax.set_yticklabels([_short(r.get("title", r["scenario"])) for r in rel], fontsize=6)
         ax.invert_yaxis()
         ax.grid(axis="x", which="both", alpha=0.3)
-        if kind != "rel":
-            ax.legend(fontsize=8, loc="best")
-            if any(r["scenario"].endswith(".mixed") for r in rs):
-                ax.text(
-                    0.99, 0.01, "* mixed: pytribes = pytribes->Java, Java = Java->pytribes",
-                    transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
-                )  # fmt: skip
-    kind_of_run = "quick" if report["quick"] else "full"
-    fig.suptitle(
-        f"pytribes vs Java (Tomcat {report.get('tomcat', '?')}), {report['date']}, {kind_of_run} "
-        f"run, {report['machine']['cpus']} CPUs, loopback",
-        fontsize=11,
-    )
-    fig.tight_layout(rect=(0, 0, 1, 0.985))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+        ax.set_title(
+            f"pytribes relative to Java (Tomcat {report.get('tomcat', '?')}), {report['date']}\n"
+            "> 1 = pytribes better (blue), < 1 = Java better (orange); per-round ratios: "
+            "median, min–max",
+            fontsize=9,
+        )
+        fig.tight_layout()
+        out = path.with_name(path.stem + "-ratio" + path.suffix)
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+        written.append(out)
+    return written
 
 
 # -------------------------------------------------------------------------------------- entry
@@ -497,7 +576,11 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         print(f"[bench] {line}", file=sys.stderr, flush=True)
 
     t0 = time.monotonic()
-    groups = GROUPS if not args.only else tuple(g.strip() for g in args.only.split(","))
+    groups = (
+        (QUICK_GROUPS if args.quick else GROUPS)
+        if not args.only
+        else tuple(g.strip() for g in args.only.split(","))
+    )
     unknown = [g for g in groups if g not in GROUP_FUNCS]
     if unknown:
         print(f"pytribes bench: unknown group(s) {unknown}; known: {GROUPS}", file=sys.stderr)
@@ -547,8 +630,9 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         text = json.dumps(report, indent=1, ensure_ascii=False) + "\n"
         stem.with_suffix(".json").write_text(text, encoding="utf-8")
         stem.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
-        png = plot(report, stem.with_suffix(".png"))
-        progress(f"wrote {stem}.json, .md{', .png' if png else ' (no matplotlib: no .png)'}")
+        pngs = plot(report, stem.with_suffix(".png"))
+        names = ", ".join(p.name for p in pngs) or "no .png (no matplotlib)"
+        progress(f"wrote {stem}.json, .md, {names}")
     if args.json:
         out.write(json.dumps(report, ensure_ascii=False) + "\n")
     else:

@@ -1,5 +1,5 @@
 # Shared by scripts/test and scripts/run: install what a fresh Debian machine lacks.
-DEB_PACKAGES="default-jdk-headless libtomcat9-java tomcat10 libtomcat10-java nginx mariadb-server tcpdump iproute2 curl chromium docker-compose"
+DEB_PACKAGES="default-jdk-headless libtomcat9-java tomcat10 libtomcat10-java nginx mariadb-server tcpdump iproute2 curl chromium docker-compose wrk"
 
 ensure_debian_packages() {
     local missing=()

@@ -148,6 +148,7 @@ class PyPeer:
                 "p50": lat[count // 2] / 1e3,
                 "p90": lat[int(count * 0.9)] / 1e3,
                 "p99": lat[min(count - 1, int(count * 0.99))] / 1e3,
+                "p999": lat[min(count - 1, int(count * 0.999))] / 1e3,
                 "max": lat[-1] / 1e3,
             },
         }
@@ -287,4 +288,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

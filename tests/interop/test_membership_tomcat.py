@@ -72,6 +72,7 @@ SLACK = 1.0
 #: "expirationTime + the failure detector's verification" (plus one heartbeat of granularity).
 DEAD_BOUND = EXPIRATION + HEARTBEAT + CONNECT_TIMEOUT + READ_TEST_TIMEOUT + SLACK
 
+
 async def sync[T](fn: Callable[..., T], *args: Any, **kw: Any) -> T:
     """Run a blocking harness call (HTTP, process control) off the trio thread."""
     return await trio.to_thread.run_sync(partial(fn, *args, **kw))
@@ -176,7 +177,8 @@ class Seen:
         return [
             (t, e)
             for t, e in self.events
-            if isinstance(e, kinds) and getattr(e, "member", None) is not None
+            if isinstance(e, kinds)
+            and getattr(e, "member", None) is not None
             and e.member.host_text == host  # type: ignore[union-attr]
         ]
 

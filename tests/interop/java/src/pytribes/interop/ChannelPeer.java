@@ -202,13 +202,24 @@ public final class ChannelPeer {
         }
     }
 
-    static byte[] payload(int tag, long seq, int options, int size) {
+    /**
+     * The filler of sequence number 0 plus 256 bytes. Byte i of a payload is (byte) (i * 31 + seq)
+     * = (byte) ((i + 223 * seq) * 31) (223 = 31^-1 mod 256), so the filler of seq is this pattern
+     * from offset (223 * seq) & 0xFF: one arraycopy per message, as cheap as javapeer.py's slice.
+     */
+    static byte[] pattern(int size) {
+        byte[] p = new byte[Math.max(size, HEADER) - HEADER + 256];
+        for (int t = 0; t < p.length; t++) {
+            p[t] = (byte) ((HEADER + t) * 31);
+        }
+        return p;
+    }
+
+    static byte[] payload(byte[] pattern, int tag, long seq, int options, int size) {
         byte[] b = new byte[Math.max(size, HEADER)];
         ByteBuffer bb = ByteBuffer.wrap(b);
         bb.putInt(MAGIC).putInt(tag).putLong(seq).putInt(options).putLong(System.nanoTime());
-        for (int i = HEADER; i < b.length; i++) {
-            b[i] = (byte) (i * 31 + seq);
-        }
+        System.arraycopy(pattern, (int) ((223 * seq) & 0xFF), b, HEADER, b.length - HEADER);
         return b;
     }
 
@@ -227,6 +238,7 @@ public final class ChannelPeer {
         if (to.length == 0) {
             return "{\"ok\":false,\"error\":\"no members\"}";
         }
+        final byte[] filler = pattern(size);
         final long[] latencies = new long[count];
         final AtomicInteger next = new AtomicInteger();
         final AtomicInteger errors = new AtomicInteger();
@@ -237,7 +249,7 @@ public final class ChannelPeer {
             Thread th = new Thread(() -> {
                 int seq;
                 while ((seq = next.getAndIncrement()) < count) {
-                    byte[] data = payload(tag, seq, options, size);
+                    byte[] data = payload(filler, tag, seq, options, size);
                     long t0 = System.nanoTime();
                     try {
                         channel.send(to, new ByteMessage(data), options);
@@ -280,6 +292,7 @@ public final class ChannelPeer {
         b.append(",\"p50\":").append(sorted[count / 2] / 1e3);
         b.append(",\"p90\":").append(sorted[(int) (count * 0.9)] / 1e3);
         b.append(",\"p99\":").append(sorted[Math.min(count - 1, (int) (count * 0.99))] / 1e3);
+        b.append(",\"p999\":").append(sorted[Math.min(count - 1, (int) (count * 0.999))] / 1e3);
         b.append(",\"max\":").append(sorted[count - 1] / 1e3).append("}}");
         return b.toString();
     }
