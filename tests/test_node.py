@@ -415,6 +415,9 @@ async def test_message_listener_gets_other_messages_and_membership_callbacks_fir
         await tc.send([me], encode_payload(stop), 2, byte_message=False)
         await wait_until(lambda: len(left) == 1)
         assert len(got) == 1
+        node.remove_message_listener(listener)
+        await tc.send([me], b"more bytes", 2, byte_message=True)  # returns once ACKed
+        assert len(got) == 1
 
 
 # --- checked with the real Tomcat classes ------------------------------------------------------

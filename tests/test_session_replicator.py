@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import trio
@@ -12,7 +13,14 @@ import trio.testing
 from tests.test_session_support import T0, Member
 from tribes.messages.codec import decode_payload, encode_payload
 from tribes.messages.session import Event, SessionMessage
-from tribes.session import ALL, ManagerConfig, SessionManager, SessionReplicator, TransferState
+from tribes.session import (
+    ALL,
+    Delivery,
+    ManagerConfig,
+    SessionManager,
+    SessionReplicator,
+    TransferState,
+)
 
 
 def clock() -> int:
@@ -236,3 +244,124 @@ async def test_invalidate_and_stop(autojump_clock: trio.testing.MockClock) -> No
 def test_on_message_ignores_other_messages() -> None:
     rep = SessionReplicator(lambda *a: trio.sleep(0), lambda: [], tomcat_version=10)
     assert rep.on_message(object(), None) is False
+
+
+def events(deliveries: list[Delivery]) -> list[str]:
+    return [Event(d.send.message.event).name for d in deliveries]
+
+
+def count_lane_tasks(rep: SessionReplicator) -> list[int]:
+    """How many background lane tasks `rep` starts from now on."""
+    started = [0]
+    run_lane = rep._run_lane
+
+    async def counted(key: object, lane: Any) -> None:
+        started[0] += 1
+        await run_lane(key, lane)
+
+    rep._run_lane = counted  # type: ignore[method-assign]
+    return started
+
+
+async def test_complete_sends_in_the_callers_task(autojump_clock: trio.testing.MockClock) -> None:
+    net = Net(latency=lambda m: 0.5)
+    a, b = net.add("a"), net.add("b")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(a.replicator.run)
+        await nursery.start(b.replicator.run)
+        s = a.replicator.create_session(jw(a))
+        s.set("k", 0)
+        # the CREATED's lane task has not started yet: complete sends both itself
+        assert events(await a.replicator.complete(s)) == [
+            "EVT_SESSION_CREATED",
+            "EVT_SESSION_DELTA",
+        ]
+        started = count_lane_tasks(a.replicator)
+        s.set("k", 1)
+        assert events(await a.replicator.complete(s)) == ["EVT_SESSION_DELTA"]
+        assert started == [0] and not a.replicator._lanes
+        # a second request of the session queues behind the one sending, in a lane task
+        done: dict[int, tuple[float, int]] = {}
+
+        async def request(value: int) -> None:
+            s.set("k", value)
+            deliveries = await a.replicator.complete(s)
+            assert set(events(deliveries)) == {"EVT_SESSION_DELTA"}
+            assert all(d.ok for d in deliveries)
+            done[value] = (trio.current_time(), len(deliveries))
+
+        t = trio.current_time()
+        nursery.start_soon(request, 2)
+        await trio.sleep(0.1)
+        nursery.start_soon(request, 3)
+        await trio.sleep(2)
+        # the second waits for every DELTA of the session on its way: the first one's too
+        assert done == {2: (pytest.approx(t + 0.5), 1), 3: (pytest.approx(t + 1.0), 2)}
+        assert started == [1] and not a.replicator._lanes
+        assert [r[2] for r in b.received][-2:] == ["EVT_SESSION_DELTA", "EVT_SESSION_DELTA"]
+        copy = jw(b).find(s.id)
+        assert copy is not None and copy.get("k") == 3
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_cancelled_complete_leaves_no_stuck_lane(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    net = Net(latency=lambda m: 1.0)
+    a, b = net.add("a"), net.add("b")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(a.replicator.run)
+        await nursery.start(b.replicator.run)
+        s = a.replicator.create_session(jw(a))
+        s.set("k", 1)
+        lane: list[Delivery] = []
+
+        async def watch() -> None:
+            await trio.sleep(0.1)
+            lane.extend(a.replicator._lanes[s])
+
+        nursery.start_soon(watch)
+        with trio.move_on_after(0.5):  # cancelled while its CREATED is on its way
+            await a.replicator.complete(s)
+        created, delta = lane
+        assert not created.done.is_set()
+        # not lost: a lane task sends it again, then the DELTA
+        await a.replicator.drain()
+        assert created.ok and delta.ok and not a.replicator._lanes
+        assert [r[2] for r in b.received] == ["EVT_SESSION_CREATED", "EVT_SESSION_DELTA"]
+        copy = jw(b).find(s.id)
+        assert copy is not None and copy.get("k") == 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_timer_wakes_only_for_deadlines(autojump_clock: trio.testing.MockClock) -> None:
+    net = Net()
+    a, b = net.add("a"), net.add("b")
+    polls = {"a": 0, "b": 0}
+    for peer in (a, b):
+        poll = peer.replicator.registry.poll
+
+        def counted(now: int | None = None, name: str = peer.name, poll: Any = poll) -> None:
+            polls[name] += 1
+            poll(now)
+
+        peer.replicator.registry.poll = counted  # type: ignore[method-assign]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(a.replicator.run)
+        await nursery.start(b.replicator.run)
+        s = a.replicator.create_session(jw(a))
+        for i in range(20):
+            s.set("k", i)
+            await a.replicator.complete(s)
+        assert polls == {"a": 0, "b": 0}
+        # a DELTA for a session b does not know is kept for orphan_window_ms (5 s): the timer
+        # wakes for that deadline and forgets it
+        net.swallow.add(Event.EVT_SESSION_CREATED)
+        t = trio.current_time()
+        await a.replicator.complete(a.replicator.create_session(jw(a)))
+        assert jw(b)._orphans
+        await trio.sleep(5.1)
+        assert not jw(b)._orphans
+        assert polls == {"a": 0, "b": 2}  # woken to re-arm for it, then at the deadline
+        assert trio.current_time() - t < 5.2
+        nursery.cancel_scope.cancel()

@@ -100,7 +100,8 @@ class Channel:
         self._start_ms = start_time_ms
         self._alive_refresh_ms = int(alive_refresh * 1000)
         self._alive_at = -(1 << 62)
-        self._listeners: list[Listener] = []
+        #: A tuple, replaced on change: delivery iterates it without a copy per message.
+        self._listeners: tuple[Listener, ...] = ()
         self.receiver = Receiver(
             bind_host if bind_host is not None else local_member.host_text,
             local_member.port,
@@ -173,14 +174,16 @@ class Channel:
 
     def add_listener(self, listener: Listener) -> None:
         """Called for every received message, in registration order (GroupChannel)."""
-        self._listeners.append(listener)
+        self._listeners = (*self._listeners, listener)
 
     def remove_listener(self, listener: Listener) -> None:
         if listener in self._listeners:
-            self._listeners.remove(listener)
+            listeners = list(self._listeners)
+            listeners.remove(listener)
+            self._listeners = tuple(listeners)
 
     async def _deliver(self, cd: ChannelData) -> None:
-        for listener in tuple(self._listeners):
+        for listener in self._listeners:
             await listener(cd)
 
     # --- sending ---------------------------------------------------------------------------------

@@ -124,7 +124,8 @@ class Node:
         self.rpc = RpcChannel(channel, m.membership_id, _MembershipCallback(self))
         self.router.add(self.rpc)
         channel.add_listener(self._on_channel_data)
-        self._message_listeners: list[MessageListener] = []
+        #: A tuple, replaced on change: delivery iterates it without a copy per message.
+        self._message_listeners: tuple[MessageListener, ...] = ()
         self._added_callbacks: list[MemberCallback] = []
         self._disappeared_callbacks: list[MemberCallback] = []
         self._subscribers: list[trio.MemorySendChannel[Event]] = []
@@ -221,11 +222,13 @@ class Node:
         """`await listener(message, channel_data)` for every received message that is not
         membership or RPC traffic (SessionMessage, ByteMessage, OtherJava), in order, before
         the ACK of a synchronous message.  An exception makes the ACK a FAIL_ACK."""
-        self._message_listeners.append(listener)
+        self._message_listeners = (*self._message_listeners, listener)
 
     def remove_message_listener(self, listener: MessageListener) -> None:
         if listener in self._message_listeners:
-            self._message_listeners.remove(listener)
+            listeners = list(self._message_listeners)
+            listeners.remove(listener)
+            self._message_listeners = tuple(listeners)
 
     def rpc_channel(self, rpc_id: bytes, callback: RpcCallback) -> RpcChannel:
         """A further RpcChannel on this node (e.g. a replicated map's)."""
@@ -605,7 +608,7 @@ class Node:
                 events = self._static.handle_message(msg, trio.current_time())
                 self._spawn_probes(self._membership_events(events))
             return
-        for listener in tuple(self._message_listeners):
+        for listener in self._message_listeners:
             await listener(msg, cd)
 
 

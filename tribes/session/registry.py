@@ -130,8 +130,13 @@ class SessionRegistry:
             manager.poll(now)
 
     def next_deadline(self) -> int | None:
-        deadlines = [d for m in self._managers.values() if (d := m.next_deadline()) is not None]
-        return min(deadlines) if deadlines else None
+        """The earliest `SessionManager.next_deadline` (cheap: the replicator asks per flush)."""
+        best: int | None = None
+        for manager in self._managers.values():
+            d = manager.next_deadline()
+            if d is not None and (best is None or d < best):
+                best = d
+        return best
 
     def process_expires(self, now: int | None = None) -> int:
         now = self.now(now)

@@ -15,7 +15,9 @@ Messages are sent in lanes: all messages of one session go out one after the oth
 after the previous one was acknowledged (so a DELTA can never overtake its CREATED); other
 sessions' lanes run in parallel. A web request ends with ``await replicator.complete(session)``,
 which returns once this session's messages were acknowledged (Tomcat holds the response until
-then with `channelSendOptions=6`).
+then with `channelSendOptions=6`). When nobody else is sending from the session's lane,
+`complete` sends them itself, in the request's task (as Tomcat's request thread does); the
+background lane tasks carry everything else (a CREATED nobody completes, replies, EXPIRED).
 
 Run it inside a nursery: ``await nursery.start(replicator.run)``; `run` also drives the expiry
 sweep (every `expire_interval` seconds) and the manager deadlines.
@@ -57,6 +59,21 @@ class Delivery:
         return self.done.is_set() and self.error is None
 
 
+class _Lane(deque[Delivery]):
+    """The deliveries of one lane, oldest first; `busy` while a task sends from it (the others
+    only queue behind)."""
+
+    __slots__ = ("busy",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = False
+
+
+#: `SessionReplicator._armed` while the timer task is not sleeping (it re-reads the deadlines).
+_AWAKE = -math.inf
+
+
 class SessionReplicator:
     """See the module docstring."""
 
@@ -83,9 +100,15 @@ class SessionReplicator:
         self._send = send
         self._clock = clock
         self.expire_interval = expire_interval
-        self._lanes: dict[object, deque[Delivery]] = {}
+        self._lanes: dict[object, _Lane] = {}
         self._nursery: trio.Nursery | None = None
+        #: Set when a message arrived (or `stop`), for `start_context` / `catch_up`: `_waiters`.
         self._changed = trio.Event()
+        self._waiters = 0
+        #: The timer sleeps until `_armed` (ms) or until `_wake` is set: by `flush`, only for
+        #: an earlier deadline (so not per message).
+        self._armed: float = _AWAKE
+        self._wake = trio.Event()
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -98,8 +121,8 @@ class SessionReplicator:
         """Serve until cancelled: send lanes, manager deadlines, the expiry sweep."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            for key in self._lanes:
-                nursery.start_soon(self._run_lane, key)
+            for key, lane in self._lanes.items():
+                nursery.start_soon(self._run_lane, key, lane)
             task_status.started()
             try:
                 await self._timer()
@@ -113,11 +136,9 @@ class SessionReplicator:
         manager.start(self._clock())
         self.flush()
         while not manager.transfer_done:
-            changed = self._changed
             deadline = manager.next_deadline()
             timeout = math.inf if deadline is None else max(0, deadline - self._clock()) / 1000
-            with trio.move_on_after(timeout):
-                await changed.wait()
+            await self._wait_changed(timeout)
             manager.poll(self._clock())
             self.flush()
         return manager.transfer_state
@@ -135,10 +156,7 @@ class SessionReplicator:
         if record is None:
             return None
         while not record.done:
-            changed = self._changed
-            timeout = max(0, record.deadline + 1 - self._clock()) / 1000
-            with trio.move_on_after(timeout):
-                await changed.wait()
+            await self._wait_changed(max(0, record.deadline + 1 - self._clock()) / 1000)
             manager.poll(self._clock())
             self.flush()
         return record
@@ -151,7 +169,7 @@ class SessionReplicator:
             return False
         self.registry.receive(message, sender, self._clock())
         self.flush()
-        self._notify()
+        self._notify_waiters()
         return True
 
     # --- web side ------------------------------------------------------------------------------
@@ -174,13 +192,28 @@ class SessionReplicator:
         """End of a request that used `session`: queue its DELTA / ACCESSED (see
         `SessionManager.request_completed`), send everything pending and wait until every
         message of this session still on its way (its CREATED too) was acknowledged. Returns
-        those deliveries; failed ones carry their `error`."""
+        those deliveries; failed ones carry their `error`. The session's messages are sent
+        here, in the caller's task (no task switch), unless a task is already sending them."""
         self._require_running()
         session.manager.request_completed(session, now)
+        lane = self._lanes.get(session)
+        if lane is None:  # created before `flush` so that `_dispatch` starts no task for it
+            lane = self._lanes[session] = _Lane()
+        inline = not lane.busy  # else another task sends from it: queue behind it and wait
+        lane.busy = True
         self.flush()
-        mine = list(self._lanes.get(session, ()))
-        for delivery in mine:
-            await delivery.done.wait()
+        mine = list(lane)  # this request's messages (and a CREATED whose task did not start)
+        if not inline:
+            for delivery in mine:
+                await delivery.done.wait()
+            return mine
+        try:
+            await self._send_from(lane, len(mine), inline=True)
+        finally:
+            lane.busy = False
+            if lane and self._nursery is not None:  # queued behind us meanwhile, or cancelled
+                self._nursery.start_soon(self._run_lane, session, lane)
+            self._forget_if_empty(session, lane)
         return mine
 
     async def invalidate(self, session: Session, now: int | None = None) -> list[Delivery]:
@@ -191,8 +224,10 @@ class SessionReplicator:
     def flush(self) -> list[Delivery]:
         """Hand every queued message to its lane (in the background); returns them."""
         deliveries = [self._dispatch(send) for send in self.registry.take_outgoing()]
-        if deliveries:
-            self._notify()
+        deadline = self.registry.next_deadline()
+        if deadline is not None and deadline < self._armed:
+            self._armed = _AWAKE
+            self._wake.set()
         return deliveries
 
     async def drain(self) -> None:
@@ -207,6 +242,7 @@ class SessionReplicator:
         produced, and wait for it."""
         self.registry.stop(now)
         self.flush()
+        self._notify_waiters()  # a transfer still waiting ended
         await self.drain()
 
     # --- internals -----------------------------------------------------------------------------
@@ -215,58 +251,96 @@ class SessionReplicator:
         if self._nursery is None:
             raise RuntimeError("the replicator is not running: await nursery.start(replicator.run)")
 
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
+    def _notify_waiters(self) -> None:
+        if self._waiters:
+            self._changed.set()
+            self._changed = trio.Event()
+
+    async def _wait_changed(self, timeout: float) -> None:
+        """Until a message arrived (`on_message`) or `timeout` seconds passed."""
+        changed = self._changed
+        self._waiters += 1
+        try:
+            with trio.move_on_after(timeout):
+                await changed.wait()
+        finally:
+            self._waiters -= 1
 
     def _dispatch(self, send: Send) -> Delivery:
         delivery = Delivery(send)
         key = send.lane if send.lane is not None else object()
         lane = self._lanes.get(key)
-        if lane is not None:
-            lane.append(delivery)
-            return delivery
-        self._lanes[key] = deque([delivery])
-        if self._nursery is not None:
-            self._nursery.start_soon(self._run_lane, key)
+        if lane is None:
+            lane = self._lanes[key] = _Lane()
+            if self._nursery is not None:
+                self._nursery.start_soon(self._run_lane, key, lane)
+        lane.append(delivery)
         return delivery
 
-    async def _run_lane(self, key: object) -> None:
-        lane = self._lanes[key]
+    def _forget_if_empty(self, key: object, lane: _Lane) -> None:
+        if not lane and self._lanes.get(key) is lane:
+            del self._lanes[key]
+
+    async def _run_lane(self, key: object, lane: _Lane) -> None:
+        """The lane's background sender: until it is empty (cancelled: the rest waits for the
+        next `run`)."""
+        if lane.busy or self._lanes.get(key) is not lane:
+            return  # another task sends from it, or it was sent already
+        lane.busy = True
         try:
             while lane:
-                delivery = lane[0]
-                send = delivery.send
-                try:
-                    if send.delay_ms > 0:
-                        await trio.sleep(send.delay_ms / 1000)
-                    await self._send(send.message, send.dest, send.options)
-                except BaseException as exc:
+                await self._send_from(lane, len(lane), inline=False)
+        finally:
+            lane.busy = False
+            self._forget_if_empty(key, lane)
+
+    async def _send_from(self, lane: _Lane, count: int, *, inline: bool) -> None:
+        """Send the first `count` deliveries of `lane`, one after the other; each is marked
+        done (failed: `error`, logged) and leaves the lane.
+
+        Cancelled: in a lane task, the delivery fails with the cancellation; `inline` (in a
+        request's task, which its caller then hands to a lane task), it stays first in the
+        lane and is sent again: a message cut short would be lost for good, a complete one is
+        at worst received twice, as Tomcat's resend after a failure can."""
+        for _ in range(count):
+            delivery = lane[0]
+            send = delivery.send
+            done = True
+            try:
+                if send.delay_ms > 0:
+                    await trio.sleep(send.delay_ms / 1000)
+                await self._send(send.message, send.dest, send.options)
+            except Exception as exc:
+                delivery.error = exc
+                log.warning(
+                    "cannot send %s for %s to %r: %r",
+                    send.message.event_name,
+                    send.message.session_id,
+                    send.dest,
+                    exc,
+                )
+            except BaseException as exc:
+                done = not inline
+                if done:
                     delivery.error = exc
-                    if not isinstance(exc, Exception):
-                        raise
-                    log.warning(
-                        "cannot send %s for %s to %r: %r",
-                        send.message.event_name,
-                        send.message.session_id,
-                        send.dest,
-                        exc,
-                    )
-                finally:
+                raise
+            finally:
+                if done:
                     lane.popleft()
                     delivery.done.set()
-        finally:
-            if self._lanes.get(key) is lane and not lane:
-                del self._lanes[key]
 
     async def _timer(self) -> None:
         next_sweep = self._clock() + int(self.expire_interval * 1000)
         while True:
-            changed = self._changed
             deadline = self.registry.next_deadline()
             wake = next_sweep if deadline is None else min(next_sweep, deadline)
-            with trio.move_on_after(max(0, wake - self._clock()) / 1000):
-                await changed.wait()
+            self._wake = woken = trio.Event()
+            self._armed = wake
+            try:
+                with trio.move_on_after(max(0, wake - self._clock()) / 1000):
+                    await woken.wait()
+            finally:
+                self._armed = _AWAKE
             now = self._clock()
             self.registry.poll(now)
             if now >= next_sweep:
