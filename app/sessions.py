@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Iterator, MutableMapping
-from http.cookies import CookieError, SimpleCookie
+from http.cookies import SimpleCookie
 from typing import Any, Final
 
 import trio
@@ -46,6 +47,10 @@ COOKIE_NAME: Final = "JSESSIONID"
 SCOPE_KEY: Final = "tribes.session"
 #: Upper bound on waiting for replication when finishing a request.
 COMPLETE_TIMEOUT: Final = 30.0
+#: Cookie values `SimpleCookie` writes unquoted (its ``_LegalChars``): session ids always are.
+_PLAIN_COOKIE_VALUE: Final = re.compile(r"[\w!#$%&'*+\-.^`|~:]+", re.ASCII)
+#: What `SimpleCookie` appends to an expired cookie (its attribute order: expires first).
+_EXPIRED: Final = "; expires=Thu, 01 Jan 1970 00:00:00 GMT"
 
 
 def _session_ids(scope: Scope, cookie_name: str) -> list[str]:
@@ -54,7 +59,10 @@ def _session_ids(scope: Scope, cookie_name: str) -> list[str]:
     for key, value in scope.get("headers", ()):
         if key != b"cookie":
             continue
-        for part in value.decode("latin-1").split(";"):
+        text = value.decode("latin-1")
+        if cookie_name not in text:
+            continue
+        for part in text.split(";"):
             name, sep, val = part.strip().partition("=")
             if sep and name == cookie_name:
                 val = val.strip().strip('"')
@@ -220,14 +228,16 @@ class SessionHandle(MutableMapping[str, object]):
         return s.id
 
     async def _finish(self) -> None:
-        for s in self._used:
+        """Complete every session used so far, once (a second call, e.g. after a timeout, finds
+        nothing left to do)."""
+        used, self._used = self._used, []
+        for s in used:
             if not s.is_valid:
                 continue
             try:
                 await self._cluster.complete(s)
             except Exception:
                 log.exception("replicating session %s failed", s.id)
-        self._used = []
 
     def cookie_to_set(self) -> str | None:
         """The new cookie value when the client must learn an id, "" to clear it, else None."""
@@ -266,45 +276,57 @@ class ReplicatedSessionMiddleware:
         self.context_path = context_path
         self.cookie_name = cookie_name
         self.cookie_path = cookie_path or context_path or "/"
+        self._prefix = context_path.rstrip("/") + "/"
+        # the attributes after the value, as `SimpleCookie` orders them (expires, HttpOnly,
+        # Max-Age, Path, Secure): built once, not per response
+        self._attrs = {
+            (expired, secure): (
+                (_EXPIRED if expired else "")
+                + "; HttpOnly"
+                + ("; Max-Age=0" if expired else "")
+                + self._path_attr()
+                + ("; Secure" if secure else "")
+            )
+            for expired in (False, True)
+            for secure in (False, True)
+        }
+
+    def _path_attr(self) -> str:
+        """``; Path=...`` exactly as `SimpleCookie` writes it (it quotes odd paths)."""
+        c: SimpleCookie = SimpleCookie()
+        c["x"] = "x"
+        c["x"]["path"] = self.cookie_path
+        return c["x"].OutputString()[len("x=x") :]
+
+    def _in_context(self, path: str) -> bool:
+        """Whether `path` is inside the context (the middleware may wrap a whole app)."""
+        return self._prefix == "/" or path.startswith(self._prefix) or path == self.context_path
 
     def _cookie_header(self, value: str, secure: bool) -> bytes:
-        c: SimpleCookie = SimpleCookie()
-        try:
-            c[self.cookie_name] = value
-        except CookieError:  # pragma: no cover - ids are hex
-            raise
-        morsel = c[self.cookie_name]
-        morsel["path"] = self.cookie_path
-        morsel["httponly"] = True
-        if secure:
-            morsel["secure"] = True
+        """``JSESSIONID=<id>; HttpOnly; Path=/jw[; Secure]`` (or the expired cookie for ""),
+        byte for byte what `SimpleCookie` makes, without building one per response."""
         if value == "":
-            morsel["max-age"] = 0
-            morsel["expires"] = "Thu, 01 Jan 1970 00:00:00 GMT"
-        return morsel.OutputString().encode("latin-1")
+            text = f'{self.cookie_name}=""'
+        elif _PLAIN_COOKIE_VALUE.fullmatch(value):
+            text = f"{self.cookie_name}={value}"
+        else:  # pragma: no cover - ids are hex (with a jvmRoute suffix at most)
+            c: SimpleCookie = SimpleCookie()
+            c[self.cookie_name] = value
+            text = c[self.cookie_name].OutputString()
+        return (text + self._attrs[value == "", secure]).encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not self._in_context(scope["path"]):
             await self.app(scope, receive, send)
             return
         requested = _session_ids(scope, self.cookie_name)
         handle = SessionHandle(self.cluster, self.context_path, requested)
         scope[SCOPE_KEY] = handle
         scope["session"] = handle
-        finished = False
-
-        async def finish() -> None:
-            nonlocal finished
-            if finished:
-                return
-            finished = True
-            # replication must happen even when the client went away meanwhile
-            with trio.CancelScope(shield=True), trio.move_on_after(COMPLETE_TIMEOUT):
-                await handle._finish()
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                await finish()
+                await self._finish(handle)
                 value = handle.cookie_to_set()
                 if value is not None:
                     headers = list(message.get("headers", ()))
@@ -317,4 +339,13 @@ class ReplicatedSessionMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            await finish()
+            await self._finish(handle)
+
+    @staticmethod
+    async def _finish(handle: SessionHandle) -> None:
+        """Complete the request's sessions (once: `_finish` empties the list).  Replication must
+        happen even when the client went away meanwhile: one shielded scope with its own
+        deadline (a shield does not stop the scope's own deadline)."""
+        if handle._used:
+            with trio.CancelScope(shield=True, relative_deadline=COMPLETE_TIMEOUT):
+                await handle._finish()

@@ -46,8 +46,9 @@ from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.responses import JSONResponse as StarletteJSONResponse
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from tribes.jserial import java_type_name, to_json
 from tribes.session import InvalidSessionError
@@ -67,6 +68,17 @@ MAX_JSON_BODY = 1 << 20
 #: The short type names the session API accepts (anything `tribes.session.to_java` knows
 #: works too, e.g. "java.lang.Long", "Short", "Date"...).
 API_TYPES = ("String", "Integer", "Long", "Boolean", "Double", "byte[]", "ArrayList", "HashMap")
+
+
+#: `JSONResponse`'s encoder settings; `json.dumps` with these builds a new encoder per call.
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+
+
+class JSONResponse(StarletteJSONResponse):
+    """Starlette's `JSONResponse` (the same bytes) with one shared encoder."""
+
+    def render(self, content: Any) -> bytes:
+        return _JSON.encode(content).encode("utf-8")
 
 
 @dataclass
@@ -646,12 +658,11 @@ async def api_attribute(request: Request) -> Response:
         return _error(400, str(e))
     except InvalidSessionError as e:  # pragma: no cover - concurrent invalidation
         return _error(409, str(e))
-    return JSONResponse(
-        {
-            "attribute": _attribute_json(name, session.get(name)),
-            "session": _session_json(ctx, session),
-        }
-    )
+    info = _session_json(ctx, session)
+    attribute = info["attributes"].get(name)  # the same dict, not computed twice
+    if attribute is None:  # pragma: no cover - it was just stored
+        attribute = _attribute_json(name, session.get(name))
+    return JSONResponse({"attribute": attribute, "session": info})
 
 
 async def api_invalidate(request: Request) -> Response:
@@ -744,26 +755,35 @@ async def _json_body(request: Request) -> object:
 # --- assembly -------------------------------------------------------------------------------------
 
 
-def routes() -> list[BaseRoute]:
-    """The routes inside the context (relative to ``/jw``)."""
+def routes(prefix: str = "") -> list[BaseRoute]:
+    """The routes of the context, under `prefix` (the context path, or "" for relative ones).
+
+    The router tries them in order and no two match the same path, so the JSON API, the
+    machine-driven part, comes first: its requests skip the page patterns."""
     return [
-        Route("/", root),
-        Route("/web/userview", home),
-        Route("/web/login", login, methods=["GET", "POST"]),
-        Route("/web/logout", logout, methods=["GET", "POST"]),
-        Route("/web/account/password", password, methods=["GET", "POST"]),
-        Route("/web/records", records_page, methods=["GET", "POST"]),
-        Route("/web/records/new", record_new),
-        Route("/web/records/{record_id:int}", record_edit, methods=["GET", "POST"]),
-        Route("/web/records/{record_id:int}/delete", record_delete, methods=["POST"]),
-        Route("/web/console/monitor/slogs", monitor),
-        Route("/api/session", api_session),
-        Route("/api/session/invalidate", api_invalidate, methods=["POST"]),
-        Route("/api/session/attributes/{name:path}", api_attribute, methods=["PUT", "DELETE"]),
-        Route("/api/cluster", api_cluster),
-        Route("/api/records", api_records, methods=["GET", "POST"]),
-        Route("/api/records/{record_id:int}", api_record, methods=["GET", "PUT", "DELETE"]),
-        Route("/health", health),
+        Route(
+            f"{prefix}/api/session/attributes/{{name:path}}",
+            api_attribute,
+            methods=["PUT", "DELETE"],
+        ),
+        Route(f"{prefix}/api/session", api_session),
+        Route(f"{prefix}/api/session/invalidate", api_invalidate, methods=["POST"]),
+        Route(f"{prefix}/api/cluster", api_cluster),
+        Route(f"{prefix}/api/records", api_records, methods=["GET", "POST"]),
+        Route(
+            f"{prefix}/api/records/{{record_id:int}}", api_record, methods=["GET", "PUT", "DELETE"]
+        ),
+        Route(f"{prefix}/health", health),
+        Route(f"{prefix}/", root),
+        Route(f"{prefix}/web/userview", home),
+        Route(f"{prefix}/web/login", login, methods=["GET", "POST"]),
+        Route(f"{prefix}/web/logout", logout, methods=["GET", "POST"]),
+        Route(f"{prefix}/web/account/password", password, methods=["GET", "POST"]),
+        Route(f"{prefix}/web/records", records_page, methods=["GET", "POST"]),
+        Route(f"{prefix}/web/records/new", record_new),
+        Route(f"{prefix}/web/records/{{record_id:int}}", record_edit, methods=["GET", "POST"]),
+        Route(f"{prefix}/web/records/{{record_id:int}}/delete", record_delete, methods=["POST"]),
+        Route(f"{prefix}/web/console/monitor/slogs", monitor),
     ]
 
 
@@ -772,11 +792,13 @@ async def _to_context(request: Request) -> Response:
 
 
 def create_app(ctx: AppContext) -> Starlette:
-    """The ASGI application: the context mounted at ``ctx.context_path`` behind the session
-    middleware, and ``/`` redirecting into it."""
-    inner = Mount(
-        ctx.context_path,
-        routes=routes(),
+    """The ASGI application: the context's routes under ``ctx.context_path`` and ``/``
+    redirecting into it, behind the session middleware (which only acts inside the context).
+
+    One flat router rather than a `Mount` of the context: the mount cost a second router, its
+    path matching and a scope copy on every request, and routed to the same endpoints."""
+    app = Starlette(
+        routes=[Route("/", _to_context), *routes(ctx.context_path)],
         middleware=[
             Middleware(
                 ReplicatedSessionMiddleware,
@@ -785,6 +807,5 @@ def create_app(ctx: AppContext) -> Starlette:
             )
         ],
     )
-    app = Starlette(routes=[Route("/", _to_context), inner])
     app.state.ctx = ctx
     return app

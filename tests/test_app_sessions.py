@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import MutableMapping
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.sessions import ReplicatedSessionMiddleware, SessionHandle, get_session
 from tests.app_support import FakeCluster, app_client, log_in
@@ -183,7 +185,7 @@ def middleware_app(cluster: FakeCluster) -> Starlette:
 
 
 async def call(
-    app: Starlette, path: str, headers: list[tuple[bytes, bytes]] | None = None
+    app: ASGIApp, path: str, headers: list[tuple[bytes, bytes]] | None = None
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """One raw ASGI request; returns the messages sent and an event trace."""
     sent: list[dict[str, Any]] = []
@@ -265,3 +267,64 @@ async def test_typed_values_and_mapping_reads() -> None:
     names = [c[0] for c in cluster.log]
     assert names.count("create") == 1
     assert names.count("complete") == 3
+
+
+@pytest.mark.parametrize("context", ["/jw", "", "/a b", "/x;y"])
+@pytest.mark.parametrize(
+    "value", ["", "0123456789ABCDEF0123456789ABCDEF", "ABC.node1", "a b", 'q"x', "x;y"]
+)
+@pytest.mark.parametrize("secure", [False, True])
+def test_cookie_header_is_what_simplecookie_writes(context: str, value: str, secure: bool) -> None:
+    """The cookie is formatted without a SimpleCookie per response: same bytes as one."""
+    mw = ReplicatedSessionMiddleware(
+        middleware_app(FakeCluster()), cluster=FakeCluster(), context_path=context
+    )
+    c: SimpleCookie = SimpleCookie()
+    c["JSESSIONID"] = value
+    morsel = c["JSESSIONID"]
+    morsel["path"] = context or "/"
+    morsel["httponly"] = True
+    if secure:
+        morsel["secure"] = True
+    if value == "":
+        morsel["max-age"] = 0
+        morsel["expires"] = "Thu, 01 Jan 1970 00:00:00 GMT"
+    assert mw._cookie_header(value, secure) == morsel.OutputString().encode("latin-1")
+
+
+async def test_paths_outside_the_context_get_no_session() -> None:
+    """Wrapping a whole app, the middleware leaves other paths alone (no handle, no lookup)."""
+    cluster = FakeCluster()
+    seen: list[object] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope.get("session"))
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    mw = ReplicatedSessionMiddleware(inner, cluster=cluster, context_path="/jw")
+    s = cluster.create_session("/jw")
+    cookie = [(b"cookie", f"JSESSIONID={s.id}".encode())]
+    for path in ("/", "/jwx", "/other/jw"):
+        sent, _ = await call(mw, path, cookie)
+        assert sent[0]["status"] == 200
+    assert seen == [None, None, None]
+    for path in ("/jw", "/jw/", "/jw/x"):
+        await call(mw, path, cookie)
+    assert all(isinstance(h, SessionHandle) for h in seen[3:]) and len(seen) == 6
+    assert [c for c in cluster.log if c[0] == "find"] == []  # lazy: nothing was looked up
+
+
+async def test_a_session_is_completed_once_even_after_a_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replication that overran `COMPLETE_TIMEOUT` is not waited for a second time."""
+    import app.sessions as sessions
+
+    monkeypatch.setattr(sessions, "COMPLETE_TIMEOUT", 0.05)
+    cluster = FakeCluster()
+    cluster.gate = trio.Event()  # never set: complete() hangs
+    app = middleware_app(cluster)
+    with trio.fail_after(5):
+        sent, _ = await call(app, "/jw/store")
+    assert sent[0]["status"] == 200
+    assert [c[0] for c in cluster.log] == ["create", "complete-start"]

@@ -10,10 +10,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from starlette.responses import JSONResponse as StarletteJSONResponse
+from starlette.routing import Match
 
+from app.cluster import NodeIdentity
 from app.db import Database, hash_password, sqlite_url, verify_password
 from app.events import ClusterEvent
-from tests.app_support import app_client, csrf_of, log_in
+from app.web import AppContext, JSONResponse, create_app
+from tests.app_support import FakeCluster, app_client, csrf_of, log_in
 from tribes.jserial import java_type_name
 from tribes.wire.member import Member, pytribes_payload
 
@@ -460,3 +464,35 @@ async def test_health(tmp_path: Path) -> None:
         r = await t.client.get("/jw/health")
         assert r.status_code == 200
         assert r.json() == {"status": "ok", "node": "node-a", "db": True}
+
+
+@pytest.mark.parametrize(
+    "content",
+    [{"a": [1, 2.5, None, True]}, {"ü": "\u2028€\x00", "n": -(2**70)}, [], "x", 0],
+)
+def test_json_response_bytes_are_starlettes(content: object) -> None:
+    """The shared-encoder JSONResponse renders exactly what Starlette's does."""
+    mine, theirs = JSONResponse(content), StarletteJSONResponse(content)
+    assert mine.body == theirs.body and mine.raw_headers == theirs.raw_headers
+    with pytest.raises(ValueError):
+        JSONResponse({"nan": float("nan")})
+
+
+def test_no_two_routes_match_one_path(tmp_path: Path) -> None:
+    """The routes are ordered for speed (the API first), which is safe only while no path
+    matches two of them (then the order cannot change which one answers)."""
+    db = Database(sqlite_url(tmp_path / "app.db"))
+    app = create_app(AppContext(cluster=FakeCluster(), db=db, identity=NodeIdentity("n")))
+    db.close()
+    paths = [
+        "/", "/jw/", "/jw/web/userview", "/jw/web/login", "/jw/web/logout",
+        "/jw/web/account/password", "/jw/web/records", "/jw/web/records/new",
+        "/jw/web/records/12", "/jw/web/records/12/delete", "/jw/web/console/monitor/slogs",
+        "/jw/api/session", "/jw/api/session/invalidate", "/jw/api/session/attributes/x",
+        "/jw/api/session/attributes/invalidate", "/jw/api/session/attributes/a/b",
+        "/jw/api/cluster", "/jw/api/records", "/jw/api/records/3", "/jw/health",
+    ]  # fmt: skip
+    for path in paths:
+        scope = {"type": "http", "path": path, "root_path": "", "method": "GET"}
+        matching = [r for r in app.routes if r.matches(scope)[0] is not Match.NONE]
+        assert len(matching) == 1, (path, matching)
