@@ -454,6 +454,21 @@ def test_fast_paths_take_the_benchmark_message() -> None:
     assert check_delta_decode(payload) is not None
 
 
+def test_cached_records_follow_type_and_action() -> None:
+    """The per-name record caches (written and read) never serve another type or action, nor
+    an int-like type or action the generic writer treats differently."""
+    values: list[Any] = ["v", None, "w"]
+    kinds: list[tuple[Any, Any]] = [(0, 0), (6, 0), (0, 1), (0.0, 0), (True, 0), (0, 2**31)]
+    for _ in range(2):  # the second round runs with the caches warm
+        for type_, action in kinds:
+            for value in values:
+                acts = [DeltaAction(0, 0, "x", "first"), DeltaAction(type_, action, "n", value)]
+                req = DeltaRequest("S", False, acts)
+                data = check_delta_encode(req)
+                if data is not None:
+                    check_delta_decode(data)
+
+
 def test_non_bytes_inputs() -> None:
     msg = SessionMessage(13, "c", "s", "u", 1, True, b"abc")
     wire = generic_encode_payload(msg)

@@ -18,6 +18,7 @@ from tribes.wire import (
     decode_member,
     encode_package,
     format_unique_id,
+    new_unique_id,
     option_names,
     parse_send_options,
     parse_unique_id,
@@ -39,10 +40,14 @@ A2 = bytes.fromhex(
     "5452494245532d450100"
 )
 # A.3: a whole frame, options 3, ts 0x18C2B3C4D5E, address A.1, payload "hello".
-A3 = bytes.fromhex(
-    "464c54323030320000007a000000030000018c2b3c4d5e00000010a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
-    "0000004d"
-) + A1 + bytes.fromhex("0000000568656c6c6f544c4632303033")
+A3 = (
+    bytes.fromhex(
+        "464c54323030320000007a000000030000018c2b3c4d5e00000010a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+        "0000004d"
+    )
+    + A1
+    + bytes.fromhex("0000000568656c6c6f544c4632303033")
+)
 
 
 def test_member_vectors_decode_and_encode() -> None:
@@ -73,8 +78,8 @@ def test_frame_vector() -> None:
 
 def test_ack_vectors() -> None:
     # A.4, as real Tomcat writes them.
-    assert bytes.fromhex("464c5432303032000000030602035" "44c4632303033") == ACK
-    assert bytes.fromhex("464c54323030320000000" "30b0005544c4632303033") == FAIL_ACK
+    assert bytes.fromhex("464c543230303200000003060203544c4632303033") == ACK
+    assert bytes.fromhex("464c5432303032000000030b0005544c4632303033") == FAIL_ACK
 
 
 def test_ack_rules() -> None:
@@ -144,6 +149,12 @@ def test_channel_data_rejects_bad_lengths() -> None:
         decode_channel_data(data[:32] + b"\x00\x00\x00\x00" + data[36:])
     with pytest.raises(ProtocolError):
         decode_channel_data(data + b"x")
+
+
+def test_new_unique_id_is_a_random_v4_uuid() -> None:
+    ids = {new_unique_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(len(b) == 16 and b[6] >> 4 == 4 and b[8] >> 6 == 0b10 for b in ids)
 
 
 @given(st.binary(max_size=300), st.lists(st.integers(1, 50), max_size=20))

@@ -69,16 +69,17 @@ def decode_payload(
 ) -> Message:
     """Interpret a ChannelData payload. `strict` restricts the outer graph to known classes
     (as a node does); the decode tool passes False to see everything."""
+    byte_message = options & _BYTE_MESSAGE
+    if not byte_message and payload.startswith(SMI_PREFIX):  # the hot one (never a probe)
+        msg = decode_session_message(payload, limits, SessionMessage)
+        if msg is not None:
+            return msg
     if payload == TCP_PING_DATA:
         return TcpPing()
     if payload == TCP_FAIL_DETECT:
         return FailDetectProbe()
-    if options & _BYTE_MESSAGE:
+    if byte_message:
         return ByteMessage(payload)
-    if payload.startswith(SMI_PREFIX):
-        msg = decode_session_message(payload, limits, SessionMessage)
-        if msg is not None:
-            return msg
     allow = OUTER_CLASSES.__contains__ if strict else None
     return from_java(loads(payload, limits=limits, allow=allow))
 

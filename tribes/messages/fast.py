@@ -17,13 +17,17 @@ Tomcat messages.
   Java's BlockDataOutputStream cuts them (an action followed by a value is one short record,
   packed at once); String values and back references to them are written inline, any other
   value by an `ObjectWriter` that takes over the same handle table.
-- DeltaRequest, read: block records are walked directly (in place when a record holds exactly
-  one action, joined when primitives span records), Strings and back references are read
-  inline, any other value by the generic reader's content parser on the same handle table; no
-  top-level item list, no `BlockReader`.  TC_RESET / TC_EXCEPTION go to the generic reader.
+- DeltaRequest, read: block records are walked directly (the first in place, one holding
+  exactly one action looked up whole, joined when primitives span records), Strings and back
+  references are read inline, any other value by the generic reader's content parser on the
+  same handle table; no top-level item list, no `BlockReader`.  TC_RESET / TC_EXCEPTION go to
+  the generic reader.
 
-The encoded forms of short `writeUTF` strings (attribute names, session ids) are cached
-(bounded); nothing else is cached across messages.
+What recurs in every message is cached, each cache bounded (cleared when full): the encoded
+forms of short `writeUTF` strings (attribute names, session ids), of context-name / session-id
+String fields, the block record of an action with a value (by name, checked against type and
+action), and, read, what a single-action block record holds (by its bytes).  Values are never
+cached: their identity decides back references.
 """
 
 from __future__ import annotations
@@ -121,6 +125,12 @@ SMI_PREFIX, _SMI_HANDLED = _smi_template()
 #: Ids of those objects (kept alive by _SMI_HANDLED, so the ids cannot be reused).
 _SMI_KNOWN: Final = frozenset(map(id, _SMI_HANDLED))
 _SMI_PREFIX_LEN: Final = len(SMI_PREFIX)
+#: The template, then the primitives.
+_SMI_HEAD: Final = struct.Struct(f">{_SMI_PREFIX_LEN}sqiq?")
+#: The primitives, then a TC_STRING's type code and length.
+_SMI_VALUES: Final = struct.Struct(">qiq?BH")
+#: The byte[] head with its length.
+_BYTE_ARRAY: Final = struct.Struct(f">{len(_BYTE_ARRAY_HEAD)}si")
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,6 +146,23 @@ def _string_bytes(s: object) -> bytes:
     return _LONG_STRING_HEAD.pack(TC_LONGSTRING, n) + b
 
 
+#: `_string_bytes` of context names and session ids: the same few recur in every message.
+#: Bounded: cleared when full.
+_STRING_CACHE: dict[str, bytes] = {}
+_STRING_CACHE_MAX: Final = 4096
+
+
+def _cached_string_bytes(s: str) -> bytes:
+    b = _STRING_CACHE.get(s)
+    if b is None:
+        b = _string_bytes(s)
+        if len(b) <= 259:
+            if len(_STRING_CACHE) >= _STRING_CACHE_MAX:
+                _STRING_CACHE.clear()
+            _STRING_CACHE[s] = b
+    return b
+
+
 def encode_session_message(m: Any) -> bytes | None:
     """`dumps(session_message_to_java(m))`, or None when the generic writer must do it."""
     try:
@@ -144,42 +171,39 @@ def encode_session_message(m: Any) -> bytes | None:
         uid = m.unique_id
         payload = m.payload
         known = _SMI_KNOWN
-        parts = [
-            SMI_PREFIX,
-            _SMI_PRIMS.pack(m.base_timestamp, m.event, m.timestamp, m.timestamp_set),
-        ]
+        # A String field that is another field's object, or one of the template's (a field
+        # signature), is a back reference: left to the generic writer.
         if ctx is None:
-            parts.append(b"p")
+            cb = b"p"
         elif (type(ctx) is _STR or type(ctx) is _JStr) and id(ctx) not in known:
-            parts.append(_string_bytes(ctx))
-        else:
-            return None
-        if payload is None:
-            parts.append(b"p")
-        elif type(payload) is _BYTES or type(payload) is _JBytes:
-            parts.append(_BYTE_ARRAY_HEAD)
-            parts.append(_I4.pack(len(payload)))
-            parts.append(payload)
+            cb = _STRING_CACHE.get(ctx) or _cached_string_bytes(ctx)
         else:
             return None
         if sid is None:
-            parts.append(b"p")
+            sb = b"p"
         elif (type(sid) is _STR or type(sid) is _JStr) and id(sid) not in known and sid is not ctx:
-            parts.append(_string_bytes(sid))
+            sb = _STRING_CACHE.get(sid) or _cached_string_bytes(sid)
         else:
             return None
         if uid is None:
-            parts.append(b"p")
+            ub = b"p"
         elif (
             (type(uid) is _STR or type(uid) is _JStr)
             and id(uid) not in known
             and uid is not ctx
             and uid is not sid
         ):
-            parts.append(_string_bytes(uid))
+            ub = _string_bytes(uid)
         else:
             return None
-        return b"".join(parts)
+        head = _SMI_HEAD.pack(SMI_PREFIX, m.base_timestamp, m.event, m.timestamp, m.timestamp_set)
+        if payload is None:
+            return b"".join((head, cb, b"p", sb, ub))
+        if type(payload) is _BYTES or type(payload) is _JBytes:
+            return b"".join(
+                (head, cb, _BYTE_ARRAY.pack(_BYTE_ARRAY_HEAD, len(payload)), payload, sb, ub)
+            )
+        return None
     except Exception:
         return None
 
@@ -228,17 +252,25 @@ def decode_session_message[A](data: bytes, limits: Limits, make: Callable[..., A
     """`session_message_from_java(loads(data))` (any allow-list that admits the
     SessionMessageImpl classes and byte[]), built with `make`; or None."""
     try:
-        if type(data) is not bytes or not data.startswith(SMI_PREFIX) or not _roomy(limits):
+        if type(data) is not bytes or not data.startswith(SMI_PREFIX):
+            return None
+        if limits is not DEFAULT_LIMITS and not _roomy(limits):
             return None
         end = len(data)
         if end > limits.max_total_bytes:
             return None
-        pos = _SMI_PREFIX_LEN
-        base, event, ts, ts_set = _SMI_PRIMS.unpack_from(data, pos)
         max_len = limits.max_string_length
-        pos += _SMI_PRIMS.size
+        # The primitives, and the head of mContextName if it is the usual short String.
+        base, event, ts, ts_set, tc, n = _SMI_VALUES.unpack_from(data, _SMI_PREFIX_LEN)
         ctx: str | None
-        ctx, pos = _read_string(data, pos, max_len)
+        if tc == TC_STRING and n <= max_len:
+            pos = _SMI_VALUES.size + _SMI_PREFIX_LEN + n
+            b = data[pos - n : pos]
+            ctx = b.decode("ascii") if b.isascii() else mutf8.decode(b)
+            if len(ctx) <= 1:
+                ctx = _new_str(_JStr, ctx)
+        else:
+            ctx, pos = _read_string(data, _SMI_PREFIX_LEN + _SMI_PRIMS.size, max_len)
         tc = data[pos]
         payload: bytes | None
         if tc == TC_NULL:
@@ -317,9 +349,24 @@ def _utf(s: str) -> bytes:
     return b
 
 
-#: A block record holding one action up to its has-value flag: TC_BLOCKDATA, its length,
-#: type, action (the u2 length + name and the flag follow).
-_BLOCK_ACTION: Final = struct.Struct(">BBii")
+#: The block data of an action with a value, written when nothing else is pending, by name:
+#: (type, action, record).  The same few recur in every message.  Bounded: cleared when full.
+_VALUE_RECORDS: dict[str, tuple[int, int, bytes]] = {}
+
+
+def _value_record(type_: int, action: int, name: str) -> bytes:
+    """The block record(s) of an action with a value, alone (cached)."""
+    buf = bytearray(_I4I4.pack(type_, action))
+    buf += _utf(name)
+    buf.append(1)
+    out = bytearray()
+    _flush(out, buf)
+    rec = bytes(out)
+    if type(name) is _STR and len(name) <= _UTF_CACHE_LEN:
+        if len(_VALUE_RECORDS) >= _UTF_CACHE_MAX:
+            _VALUE_RECORDS.clear()
+        _VALUE_RECORDS[name] = (type_, action, rec)
+    return rec
 
 
 def encode_delta(session_id: str, record_all: bool, actions: list[Any]) -> bytes | None:
@@ -336,28 +383,27 @@ def encode_delta(session_id: str, record_all: bool, actions: list[Any]) -> bytes
         buf.append(1 if record_all else 0)
         buf += _I4.pack(len(actions))
         pack2 = _I4I4.pack
-        cache = _UTF_CACHE
+        records = _VALUE_RECORDS
+        utf_cache = _UTF_CACHE
         for a in actions:
             value = a.value
-            name = a.name
-            nb = cache.get(name) if type(name) is _STR else None
-            if nb is None:
-                nb = _utf(name)
-            if value is None:
+            if value is not None and not buf:
+                # The usual case: the action alone in one record (the value comes after it).
+                # (`is`: small ints are shared; a float or a bool that equals one is not.)
+                r = records.get(a.name)
+                if r is not None and r[0] is a.type and r[1] is a.action:
+                    out += r[2]
+                else:
+                    out += _value_record(a.type, a.action, a.name)
+            else:
                 buf += pack2(a.type, a.action)
-                buf += nb
-                buf.append(0)
-                continue
-            # The block data up to the value is flushed before it, as Java does.
-            if buf or len(nb) > 0xFF - 9:
-                buf += pack2(a.type, a.action)
-                buf += nb
+                buf += utf_cache.get(a.name) or _utf(a.name)
+                if value is None:
+                    buf.append(0)
+                    continue
+                # The block data up to the value is flushed before it, as Java does.
                 buf.append(1)
                 _flush(out, buf)
-            else:  # the usual case: just this action, one short record
-                out += _BLOCK_ACTION.pack(TC_BLOCKDATA, len(nb) + 9, a.type, a.action)
-                out += nb
-                out.append(1)
             if type(value) is _STR:
                 vid = id(value)
                 h = handles.get(vid)
@@ -427,16 +473,6 @@ def _block_run(data: bytes, pos: int, end: int, max_block: int) -> tuple[bytes, 
     return (first if parts is None else b"".join(parts)), pos
 
 
-def _read_utf(run: bytes, p: int) -> tuple[str, int]:
-    """`readUTF` from block data (plain str, never a stream object)."""
-    n = (run[p] << 8) | run[p + 1]
-    q = p + 2 + n
-    if q > len(run):
-        raise _Miss
-    b = run[p + 2 : q]
-    return (b.decode("ascii") if b.isascii() else mutf8.decode(b)), q
-
-
 #: Type codes that may not start a value at the top level of a DeltaRequest stream (block
 #: records where a value is due are an error; reset and exception go to the generic reader).
 _NOT_A_VALUE: Final = frozenset(
@@ -444,8 +480,28 @@ _NOT_A_VALUE: Final = frozenset(
 )
 #: type, action and the u2 length of the name of one action.
 _ACTION_HEAD: Final = struct.Struct(">iiH")
-#: The same behind a TC_BLOCKDATA record header.
-_RECORD_ACTION: Final = struct.Struct(">BBiiH")
+
+
+#: Block records holding exactly one action (type, action, name, has-value flag), as they
+#: recur in every message, with what they hold.  Bounded: cleared when full.
+_RECORDS: dict[bytes, tuple[int, int, str, bool]] = {}
+_RECORDS_MAX: Final = 2048
+
+
+def _action_record(rec: bytes) -> tuple[int, int, str, bool] | None:
+    """What the block record `rec` holds if that is exactly one action (then cached)."""
+    n = len(rec)
+    if n < 14 or rec[1] != n - 2:
+        return None
+    type_, action, k = _ACTION_HEAD.unpack_from(rec, 2)
+    if k + 13 != n:
+        return None
+    b = rec[12:-1]
+    hit = (type_, action, b.decode("ascii") if b.isascii() else mutf8.decode(b), rec[-1] != 0)
+    if len(_RECORDS) >= _RECORDS_MAX:
+        _RECORDS.clear()
+    _RECORDS[rec] = hit
+    return hit
 
 
 def decode_delta[A](
@@ -464,13 +520,26 @@ def decode_delta[A](
         max_block = limits.max_block_bytes
         max_string = limits.max_string_length
         max_handles = limits.max_handles
-        # Block data is read from `rb`, positions p..rend: `buf` itself for a single record (no
-        # copy), else the records joined; `pos` is where the stream continues after them.
-        rb, pos = _block_run(buf, 4, end, max_block)
-        sid, p = _read_utf(rb, 0)
-        rend = len(rb)
-        if p + 5 > rend:
+        # Block data is read from `rb`, positions p..rend: `buf` itself for a single short
+        # record (no copy), else the records joined; `pos` is where the stream continues.
+        pos = 6 + buf[5]
+        if buf[4] == TC_BLOCKDATA and (
+            pos == end or (pos < end and buf[pos] != TC_BLOCKDATA and buf[pos] != TC_BLOCKDATALONG)
+        ):
+            rb = buf
+            p = 6
+            rend = pos
+        else:
+            rb, pos = _block_run(buf, 4, end, max_block)
+            p = 0
+            rend = len(rb)
+        n = (rb[p] << 8) | rb[p + 1]
+        q = p + 2 + n
+        if q + 5 > rend:
             return None
+        b = rb[p + 2 : q]
+        sid = b.decode("ascii") if b.isascii() else mutf8.decode(b)
+        p = q
         record_all = rb[p] != 0
         count = _I4.unpack_from(rb, p + 1)[0]
         p += 5
@@ -482,19 +551,20 @@ def decode_delta[A](
         handles: list[object] = []
         reader: _Reader | None = None
         head = _ACTION_HEAD.unpack_from
-        record = _RECORD_ACTION.unpack_from
+        records = _RECORDS
         for _ in range(count):
             if p == rend:
                 # Block data used up: the usual next content is one short record holding
-                # exactly this action, read in place; anything else is joined into `rb`.
-                if pos + 12 <= end:
-                    tc, blen, type_, action, n = record(buf, pos)
-                    if tc == TC_BLOCKDATA and blen == n + 11 and pos + blen + 2 <= end:
-                        q = pos + 12 + n
-                        b = buf[pos + 12 : q]
-                        name = b.decode("ascii") if b.isascii() else mutf8.decode(b)
-                        pos = q + 1
-                        if not buf[q]:
+                # exactly this action, looked up whole (the same few recur in every message);
+                # anything else is joined into `rb`.
+                if buf[pos] == TC_BLOCKDATA:
+                    stop = pos + 2 + buf[pos + 1]
+                    rec = buf[pos:stop]
+                    hit = records.get(rec) or _action_record(rec)
+                    if hit is not None:
+                        type_, action, name, has = hit
+                        pos = stop
+                        if not has:
                             actions.append(make(type_, action, name, None))
                             continue
                         rend = -1  # (marks the action as read)
