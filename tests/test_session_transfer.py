@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
+import dataclasses
+import gc
+
 import pytest
 
 from tests.test_session_support import CTX, T0, Cluster, Node, events
-from tribes.jserial import ClassData, ClassDesc, FieldDesc, JavaObject, JInteger
-from tribes.messages.session import Event, Principal, SessionMessage, decode_sessions
+from tribes.errors import ProtocolError, SerializationError
+from tribes.inspect import describe_session
+from tribes.jserial import (
+    DEFAULT_LIMITS,
+    BlockData,
+    BlockWriter,
+    ClassData,
+    ClassDesc,
+    FieldDesc,
+    JavaObject,
+    JInteger,
+    JLong,
+    ObjectWriter,
+    dumps,
+    read_stream,
+    write_stream,
+)
+from tribes.messages.session import (
+    Event,
+    Principal,
+    SessionMessage,
+    _contents,
+    _decode_as_java_writes,
+    _decode_generic,
+    decode_sessions,
+    encode_sessions,
+)
 from tribes.session import Session, SessionListener, TransferState
 
 
@@ -348,3 +376,157 @@ def test_unserializable_values_never_block_the_answer() -> None:
     copy = b.jw.find(bad.id)
     assert len(b.jw) == 3 and copy is not None
     assert "broken" not in copy and copy.get("i") == bad.get("i")
+
+
+# --- the bulk codec: fast paths against the generic reader ---------------------------------------
+
+
+def _shape(items: list[object]) -> list[tuple[object, ...]]:
+    """Each content's class, value and identity (which earlier content it is, if any)."""
+    first: dict[int, int] = {}
+    return [
+        (
+            type(x),
+            x if isinstance(x, str | int | BlockData) else dumps(x),
+            first.setdefault(id(x), i),
+        )
+        for i, x in enumerate(items)
+    ]
+
+
+def _types(s: object) -> list[type]:
+    return [type(getattr(s, f.name)) for f in dataclasses.fields(s)]  # type: ignore[arg-type]
+
+
+def check_fast_decode(data: bytes) -> bool:
+    """`decode_sessions`' fast paths read `data` exactly as the generic reader does, or give
+    up; True when both took it."""
+    try:
+        generic = read_stream(data)
+    except ProtocolError:
+        assert _contents(data, DEFAULT_LIMITS) is None
+        return False
+    fast = _contents(data, DEFAULT_LIMITS)
+    if fast is not None:
+        assert _shape(fast) == _shape(generic)
+    walked = _decode_as_java_writes(generic)
+    try:
+        expected = _decode_generic(generic)
+    except ProtocolError:
+        assert walked is None
+        return False
+    if walked is not None:
+        assert walked == expected
+        assert list(map(_types, walked)) == list(map(_types, expected))
+    return fast is not None and walked is not None
+
+
+def varied_master(c: Cluster, version: int, **config: object) -> Node:
+    """Sessions with everything a record can hold: principal, notes, listeners, boxes of every
+    size, 1-character and non-ASCII strings, nested values, excluded attributes."""
+    a = c.node("a", version, **config)
+    for i in range(40):
+        s = a.jw.create_session(T0 + i)
+        s.set("i", i * 10**i if i < 18 else -i)  # Integer / Long, cached and not
+        s.set("c", "x" if i % 2 else "")
+        s.set("u", f"é-{i}-\u20ac\U0001f600")
+        if i % 3 == 0:
+            s.set("nested", {"k": [1, 2, "three"], "n": 2.5})
+            s.set("javax.security.auth.subject", "kept locally")
+        if i % 4 == 0:
+            s.set_principal(Principal(f"user{i}", ("a", "b"), "pw"))
+            s.set_note("org.apache.catalina.authenticator.SESSION_ID", f"sid-{i}")
+        if i % 5 == 0:
+            s._add_listener("a listener")
+        s.set_max_inactive_interval([-1, 0, 127, 128, 1800][i % 5])
+        a.jw.request_completed(s, T0 + 1000 + i)
+    assert c.pump() == []
+    return a
+
+
+@pytest.mark.parametrize(("version", "persist"), [(9, False), (9, True), (10, None)])
+def test_direct_encoding_equals_the_state_encoding(version: int, persist: bool | None) -> None:
+    c = Cluster()
+    a = varied_master(c, version, persist_authentication_notes=persist)
+    sessions = list(a.jw.sessions.values())
+    direct = a.jw._encode_page(sessions, version)
+    assert direct == encode_sessions([s._to_state(version) for s in sessions], version)
+    assert check_fast_decode(direct)
+    b = c.node("b", version, persist_authentication_notes=persist)
+    b.jw.start(c.now)
+    c.pump()
+    assert len(b.jw) == len(sessions)
+    for s in sessions:
+        copy = b.jw.find(s.id)
+        assert copy is not None
+        mine = describe_session(s._to_state(version))
+        theirs = describe_session(copy._to_state(version))
+        assert theirs == {**mine, "this_accessed_time": copy.this_accessed_time}
+        assert "javax.security.auth.subject" not in copy
+
+
+def test_fast_decode_gives_up_on_what_it_does_not_know() -> None:
+    c = Cluster()
+    a = varied_master(c, 10)
+    data = a.jw._encode_page(list(a.jw.sessions.values()), 10)
+    # every truncation, and damaged bytes: the same result or error as the generic reader
+    for cut in range(4, len(data), 97):
+        check_fast_decode(data[:cut])
+    for at in range(4, len(data), 89):
+        for byte in (0x70, 0x71, 0x73, 0x77, 0x7A, 0x79, 0x7B, 0xFF):
+            check_fast_decode(data[:at] + bytes([byte]) + data[at + 1 :])
+    # block data laid out otherwise (an empty record before the principal flag) is read alike
+    state = decode_sessions(data)[0]
+    w = BlockWriter()
+    w.write_object(JInteger(1))
+    for v in (JLong(1), JLong(2), JInteger(3), True, True, JLong(4), JLong(5)):
+        w.write_object(v)
+    items = [*w.items(), BlockData(b""), BlockData(b"\x00"), state.id, None, None]
+    items += [JInteger(0), JInteger(0)]
+    odd = write_stream(items)
+    assert not check_fast_decode(odd)
+    assert decode_sessions(odd)[0].id == state.id
+
+
+def test_backups_get_their_helpers_on_first_use() -> None:
+    c = Cluster()
+    master_with_sessions(c, 5)
+    b = c.node("b")
+    b.jw.start(c.now)
+    c.pump()
+    copy = next(iter(b.jw.sessions.values()))
+    assert (copy._delta, copy._notes, copy._listeners) == (None, None, None)
+    assert not copy.dirty and copy.pending_actions == () and copy.notes == {}
+    copy.set("x", 1)
+    assert copy.dirty and copy._delta is not None and copy._delta.session_id == copy.id
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_cyclic_gc_is_restored_after_a_transfer(enabled: bool) -> None:
+    c = Cluster()
+    master_with_sessions(c, 5)
+    b = c.node("b")
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        b.jw.start(c.now)
+        c.pump()
+        assert gc.isenabled() is enabled and len(b.jw) == 5
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_boxes_written_from_plain_ints_are_the_boxes_bytes() -> None:
+    values = [0, 1, -1, 127, 128, -128, -129, 1800, 2**31 - 1, -(2**31), 2**31, T0, 2**63 - 1]
+    for box, write in ((JInteger, "write_boxed_int"), (JLong, "write_boxed_long")):
+        fast, boxed = ObjectWriter(), ObjectWriter()
+        for v in values * 2:  # the second time: back references to the descriptor and cache
+            if not -(2 ** (box.bits - 1)) <= v < 2 ** (box.bits - 1):
+                with pytest.raises(SerializationError):
+                    getattr(fast, write)(v)
+                continue
+            getattr(fast, write)(v)
+            boxed.write_object(box(v))
+            fast.write_object("after")  # the handle numbers go on alike
+            boxed.write_object("after")
+        assert fast.getvalue() == boxed.getvalue()

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.javagen import Vector, manifest
+from tests.test_session_transfer import check_fast_decode
 from tribes.jserial import (
     JavaArray,
     JavaEnum,
@@ -806,3 +807,12 @@ def test_java_reads_messages_written_from_python(java_checker: Any, tomcat_versi
     for m in msgs:
         got = java_checker.check("object", encode_payload(m))
         same(got, describe_message(m))
+
+
+def test_sessions_fast_paths_read_tomcat_state_as_the_generic_reader(
+    java_vectors: dict[str, Vector],
+) -> None:
+    """`decode_sessions` parses state transfers in place and walks the records as Java lays
+    them out: on every one Tomcat wrote, exactly what the generic reader gives (or it gives up)."""
+    taken = [v.name for v in _of(java_vectors, "sessions") if check_fast_decode(v.data)]
+    assert len(taken) >= 3, taken

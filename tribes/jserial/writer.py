@@ -89,6 +89,7 @@ _U2: Final = struct.Struct(">H")
 _I4: Final = struct.Struct(">i")
 _I8: Final = struct.Struct(">q")
 _REF: Final = struct.Struct(">Bi")
+_OBJ_REF: Final = struct.Struct(">BBi")
 _DESC_TAIL: Final = struct.Struct(">qBH")
 _F4I4: Final = struct.Struct(">fi")
 _I4I4: Final = struct.Struct(">ii")
@@ -141,8 +142,9 @@ def _layout(desc: AnyClassDesc) -> list[_WLevel]:
             st = _STRUCTS.get(fmt)
             if st is None:
                 st = _STRUCTS[fmt] = struct.Struct(fmt)
-        levels.append((d, st, tuple(pnames), tuple(chars), tuple(onames),
-                       bool(d.flags & SC_WRITE_METHOD)))
+        levels.append(
+            (d, st, tuple(pnames), tuple(chars), tuple(onames), bool(d.flags & SC_WRITE_METHOD))
+        )
     return levels
 
 
@@ -183,6 +185,15 @@ class ObjectWriter:
         b = bytes(data)
         self._out += _block_header(len(b))
         self._out += b
+
+    def write_boxed_int(self, v: int) -> None:
+        """``writeObject(Integer.valueOf(v))``: the bytes of ``write_object(JInteger(v))``
+        without making the box (bulk writers box every count and time field)."""
+        self._plain_box(JInteger, catalog.INTEGER, _I4, v)
+
+    def write_boxed_long(self, v: int) -> None:
+        """``writeObject(Long.valueOf(v))``, as `write_boxed_int`."""
+        self._plain_box(JLong, catalog.LONG, _I8, v)
 
     def write_object(self, obj: object) -> None:
         """One object (or null, string, array, ...) at the top level of the stream."""
@@ -356,8 +367,9 @@ class ObjectWriter:
                 self._utf(f.name)
                 if f.typecode == "L" or f.typecode == "[":
                     if not f.class_name:
-                        raise SerializationError(f"field {f.name!r} of {desc.name} has no type "
-                                                 "signature")
+                        raise SerializationError(
+                            f"field {f.name!r} of {desc.name} has no type signature"
+                        )
                     self._type_string(f.class_name)
                 elif f.typecode not in _PRIM:
                     raise SerializationError(f"invalid field type code {f.typecode!r}")
@@ -384,8 +396,9 @@ class ObjectWriter:
                     out += item.data
                 else:
                     if type(item) is JavaException:
-                        raise SerializationError("a JavaException can only be written at the top "
-                                                 "level")
+                        raise SerializationError(
+                            "a JavaException can only be written at the top level"
+                        )
                     self._content(item)
         self._out.append(TC_ENDBLOCKDATA)
 
@@ -401,8 +414,10 @@ class ObjectWriter:
         flags = desc.flags
         if flags & SC_EXTERNALIZABLE:
             if not flags & SC_BLOCK_DATA:
-                raise SerializationError(f"{desc.name}: externalizable without SC_BLOCK_DATA "
-                                         "(protocol version 1) is not supported")
+                raise SerializationError(
+                    f"{desc.name}: externalizable without SC_BLOCK_DATA "
+                    "(protocol version 1) is not supported"
+                )
             self._items(obj.external or ())
         elif flags & SC_SERIALIZABLE:
             levels = desc._wlayout
@@ -460,8 +475,8 @@ class ObjectWriter:
         et = desc.name[1]
         self._out += _I4.pack(len(items))
         if et == "B":
-            self._out += items if isinstance(items, bytes) else struct.pack(
-                f">{len(items)}b", *items
+            self._out += (
+                items if isinstance(items, bytes) else struct.pack(f">{len(items)}b", *items)
             )
         elif et == "L" or et == "[":
             for item in items:
@@ -492,6 +507,25 @@ class ObjectWriter:
         self._desc(d)
 
     # natural values ----------------------------------------------------------------------
+
+    def _plain_box(
+        self, cls: type[JInteger] | type[JLong], desc: ClassDesc, st: struct.Struct, v: int
+    ) -> None:
+        if -128 <= v <= 127:  # valueOf's shared instance: a back reference after the first
+            self.write_object(cls(v))
+            return
+        try:
+            data = st.pack(v)
+        except struct.error:
+            raise SerializationError(f"{v!r} does not fit a {cls.java_name}") from None
+        h = self._handles.get(id(desc))
+        if h is None:
+            self._out.append(TC_OBJECT)
+            self._desc(desc)
+        else:
+            self._out += _OBJ_REF.pack(TC_OBJECT, TC_REFERENCE, h + BASE_WIRE_HANDLE)
+        self._objs.append(None)  # the fresh box's handle: nothing can refer to it again
+        self._out += data
 
     def _box(self, obj: object, desc: ClassDesc, data: bytes) -> None:
         self._out.append(TC_OBJECT)
@@ -560,8 +594,12 @@ class ObjectWriter:
         meta = m.java_meta if isinstance(m, JHashMap) else None
         keys = list(m)
         if meta is not None and meta.size == len(m):
-            lf, thr, buckets, access = meta.load_factor, meta.threshold, meta.buckets, \
-                meta.access_order
+            lf, thr, buckets, access = (
+                meta.load_factor,
+                meta.threshold,
+                meta.buckets,
+                meta.access_order,
+            )
         else:
             lay = hashmap_layout(keys)
             if lay is None:
@@ -722,10 +760,37 @@ def _fallback(obj: object) -> _Writer:
     if isinstance(obj, JavaException):
         raise SerializationError("a JavaException can only be written at the top level")
     for t in (
-        JCharacter, JInteger, JLong, JShort, JByte, JBoolean, bool, JFloat, JDouble, str, int,
-        float, bytes, bytearray, tuple, JLinkedList, list, JTreeMap, JLinkedHashMap, dict,
-        JLinkedHashSet, JHashSet, set, frozenset, datetime, JavaObject, JavaArray, JavaEnum,
-        JavaClass, ClassDesc, ProxyClassDesc,
+        JCharacter,
+        JInteger,
+        JLong,
+        JShort,
+        JByte,
+        JBoolean,
+        bool,
+        JFloat,
+        JDouble,
+        str,
+        int,
+        float,
+        bytes,
+        bytearray,
+        tuple,
+        JLinkedList,
+        list,
+        JTreeMap,
+        JLinkedHashMap,
+        dict,
+        JLinkedHashSet,
+        JHashSet,
+        set,
+        frozenset,
+        datetime,
+        JavaObject,
+        JavaArray,
+        JavaEnum,
+        JavaClass,
+        ClassDesc,
+        ProxyClassDesc,
     ):
         if isinstance(obj, t):
             return _DISPATCH[t]
@@ -747,4 +812,3 @@ def dumps(obj: object) -> bytes:
     w = ObjectWriter()
     w.write_object(obj)
     return w.getvalue()
-

@@ -8,13 +8,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import struct
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Final, Protocol
 
 from ..errors import ProtocolError
 from ..jserial import (
     DEFAULT_LIMITS,
+    BlockData,
     BlockReader,
     BlockWriter,
     ClassData,
@@ -23,9 +26,25 @@ from ..jserial import (
     JInteger,
     JLong,
     Limits,
+    ObjectWriter,
+    mutf8,
     read_stream,
     write_stream,
 )
+from ..jserial.constants import (
+    BASE_WIRE_HANDLE,
+    TC_BLOCKDATA,
+    TC_BLOCKDATALONG,
+    TC_ENDBLOCKDATA,
+    TC_EXCEPTION,
+    TC_NULL,
+    TC_OBJECT,
+    TC_REFERENCE,
+    TC_RESET,
+    TC_STRING,
+)
+from ..jserial.reader import _new_int, _new_str, _Reader
+from ..jserial.values import _JStr
 from .classes import CLUSTER_MESSAGE_BASE, SERIALIZABLE_PRINCIPAL, SESSION_MESSAGE_IMPL
 from .fast import decode_delta, encode_delta
 
@@ -352,44 +371,255 @@ class SessionState:
     skipped: list[str] = field(default_factory=list)
 
 
-def encode_sessions(sessions: Sequence[SessionState], tomcat_version: int = 10) -> bytes:
-    """An ALL_SESSION_DATA payload: Integer count, then each record, one handle table."""
-    w = BlockWriter()
-    w.write_object(JInteger(len(sessions)))
-    for s in sessions:
-        for v in (
-            JLong(s.creation_time),
-            JLong(s.last_accessed_time),
-            JInteger(s.max_inactive_interval),
-            s.is_new,
-            s.is_valid,
-            JLong(s.this_accessed_time),
-            JLong(s.version),
-        ):
-            w.write_object(v)
-        w.write_bool(s.principal is not None)
-        if s.principal is not None:
-            w.write_object(s.principal)
+_I4: Final = struct.Struct(">i")
+_I8: Final = struct.Struct(">q")
+
+
+class SessionFields(Protocol):
+    """The plain fields of one record, as a `SessionState` or a live session holds them."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def creation_time(self) -> int: ...
+    @property
+    def last_accessed_time(self) -> int: ...
+    @property
+    def max_inactive_interval(self) -> int: ...
+    @property
+    def is_new(self) -> bool: ...
+    @property
+    def is_valid(self) -> bool: ...
+    @property
+    def this_accessed_time(self) -> int: ...
+    @property
+    def version(self) -> int: ...
+
+
+class SessionsEncoder:
+    """An ALL_SESSION_DATA payload written record by record into one stream (one handle table),
+    straight from whatever holds the sessions: no intermediate copy per session."""
+
+    __slots__ = ("_layout", "_w")
+
+    def __init__(self, count: int, tomcat_version: int = 10) -> None:
+        self._w = ObjectWriter()
+        self._layout = tomcat_version
+        self._w.write_boxed_int(count)
+
+    def add(
+        self,
+        s: SessionFields,
+        principal: object,
+        notes: tuple[object, object] | None,
+        attributes: Mapping[str, object],
+        listeners: Sequence[object],
+    ) -> None:
+        """One `DeltaSession.writeObjectData` record. 10.1 always writes the two notes
+        (None: two nulls); 9.0 writes them only when given (persistAuthenticationNotes)."""
+        w = self._w
+        w.write_boxed_long(s.creation_time)
+        w.write_boxed_long(s.last_accessed_time)
+        w.write_boxed_int(s.max_inactive_interval)
+        w.write_object(s.is_new)
+        w.write_object(s.is_valid)
+        w.write_boxed_long(s.this_accessed_time)
+        w.write_boxed_long(s.version)
+        if principal is None:
+            w.write_block(b"\x00")
+        else:
+            w.write_block(b"\x01")
+            w.write_object(principal)
         w.write_object(s.id)
-        if tomcat_version >= 10:
-            notes = s.notes or (None, None)
+        if notes is None and self._layout >= 10:
+            notes = (None, None)
+        if notes is not None:
             w.write_object(notes[0])
             w.write_object(notes[1])
-        elif s.notes is not None:
-            w.write_object(s.notes[0])
-            w.write_object(s.notes[1])
-        w.write_object(JInteger(len(s.attributes)))
-        for name, value in s.attributes.items():
+        w.write_boxed_int(len(attributes))
+        for name, value in attributes.items():
             w.write_object(name)
             w.write_object(value)
-        w.write_object(JInteger(len(s.listeners)))
-        for listener in s.listeners:
+        w.write_boxed_int(len(listeners))
+        for listener in listeners:
             w.write_object(listener)
-    return write_stream(w.items())
+
+    def getvalue(self) -> bytes:
+        return self._w.getvalue()
+
+
+def encode_sessions(sessions: Sequence[SessionState], tomcat_version: int = 10) -> bytes:
+    """An ALL_SESSION_DATA payload: Integer count, then each record, one handle table."""
+    enc = SessionsEncoder(len(sessions), tomcat_version)
+    for s in sessions:
+        enc.add(s, s.principal, s.notes, s.attributes, s.listeners)
+    return enc.getvalue()
 
 
 def decode_sessions(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> list[SessionState]:
-    r = BlockReader(read_stream(data, limits=limits))
+    items = _contents(data, limits)
+    if items is None:
+        items = read_stream(data, limits=limits)
+    sessions = _decode_as_java_writes(items)
+    return sessions if sessions is not None else _decode_generic(items)
+
+
+#: A box read at top level, by its class: the struct of its value.
+_BOXES: Final[dict[type[JLong] | type[JInteger], struct.Struct]] = {JLong: _I8, JInteger: _I4}
+
+
+def _contents(data: bytes, limits: Limits) -> list[object] | None:
+    """Exactly what `read_stream(data, limits=limits)` returns, or None (then that decides).
+
+    A state transfer is a long run of small top-level contents: nulls, Strings, back
+    references, short block records and Long / Integer boxes. Those are parsed here (a box
+    once its class descriptor was read: it is then `73 71 <handle> <value>`); anything else by
+    the generic reader's content parser on the same handle table. Resets, exceptions and
+    errors are left to `read_stream`."""
+    try:
+        if type(data) is not bytes or len(data) > limits.max_total_bytes:
+            return None
+        r = _Reader(data, limits, None, True)
+        r.header()
+        handles = r.handles
+        max_handles, max_string = limits.max_handles, limits.max_string_length
+        #: The wire handle of a Long / Integer descriptor -> (box class, struct of the value).
+        boxes: dict[int, tuple[type[JLong] | type[JInteger], struct.Struct]] = {}
+        items: list[object] = []
+        add = items.append
+        pos, end = r.pos, len(data)
+        while pos < end:
+            tc = data[pos]
+            if tc == TC_REFERENCE:
+                h = _I4.unpack_from(data, pos + 1)[0] - BASE_WIRE_HANDLE
+                v = handles[h] if 0 <= h < len(handles) else None
+                if v is None:
+                    return None
+                pos += 5
+            elif tc == TC_NULL:
+                v = None
+                pos += 1
+            elif tc == TC_STRING:
+                start = pos + 3
+                n = (data[pos + 1] << 8) | data[pos + 2]
+                pos = start + n
+                if pos > end or n > max_string or len(handles) >= max_handles:
+                    return None
+                b = data[start:pos]
+                v = b.decode("ascii") if b.isascii() else mutf8.decode(b)
+                if len(v) <= 1:
+                    v = _new_str(_JStr, v)
+                handles.append(v)
+            elif tc == TC_BLOCKDATA:
+                start = pos + 2
+                pos = start + data[pos + 1]
+                if pos > end:
+                    return None
+                v = BlockData(data[start:pos])
+            elif tc == TC_OBJECT and data[pos + 1] == TC_REFERENCE:
+                desc = _I4.unpack_from(data, pos + 2)[0]
+                box = boxes.get(desc)
+                if box is not None:
+                    cls, st = box
+                    start = pos + 6
+                    pos = start + st.size
+                    if pos > end or len(handles) >= max_handles:
+                        return None
+                    v = _new_int(cls, st.unpack_from(data, start)[0])
+                    handles.append(v)
+                else:
+                    r.pos = pos
+                    v = r.content()
+                    if isinstance(v, JLong | JInteger) and r.pos == pos + 6 + _BOXES[type(v)].size:
+                        boxes[desc] = (type(v), _BOXES[type(v)])
+                    pos = r.pos
+            elif tc in _NOT_PLAIN:
+                return None
+            else:
+                r.pos = pos
+                v = r.content()
+                pos = r.pos
+            add(v)
+        return items
+    except Exception:  # whatever it is, read_stream says it properly
+        return None
+
+
+_NOT_PLAIN: Final = frozenset((TC_BLOCKDATALONG, TC_RESET, TC_ENDBLOCKDATA, TC_EXCEPTION))
+
+
+def _decode_as_java_writes(items: list[object]) -> list[SessionState] | None:
+    """`decode_sessions` for contents laid out as Java writes them (the principal flag alone in
+    a one-byte block, boxes of the usual classes): a walk over the list, no `BlockReader`.
+    None for anything else, which `_decode_generic` then reads or rejects."""
+    count = items[0] if items else None
+    if type(count) is not JInteger or not 0 <= count <= MAX_SESSIONS:
+        return None
+    sessions = []
+    i = 1
+    try:
+        for _ in range(count):
+            ct, lat, mii, new, valid, tat, ver, flag = items[i : i + 8]
+            if (
+                type(ct) is not JLong
+                or type(lat) is not JLong
+                or type(mii) is not JInteger
+                or type(new) is not bool
+                or type(valid) is not bool
+                or type(tat) is not JLong
+                or type(ver) is not JLong
+                or type(flag) is not BlockData
+                or len(flag.data) != 1
+            ):
+                return None
+            i += 8
+            principal = None
+            if flag.data[0]:
+                principal = items[i]
+                i += 1
+            sid, n = items[i], items[i + 1]
+            i += 2
+            notes: tuple[object, object] | None = None
+            if type(n) is not JInteger:
+                notes = (n, items[i])
+                n = items[i + 1]
+                i += 2
+            if (
+                not isinstance(sid, str)
+                or type(n) is not JInteger
+                or not 0 <= n <= MAX_ATTRIBUTES
+                or type(principal) is BlockData
+                or (notes is not None and BlockData in (type(notes[0]), type(notes[1])))
+            ):
+                return None
+            attributes: dict[str, object] = {}
+            skipped: list[str] = []
+            for j in range(i, i + 2 * n, 2):
+                name, value = items[j], items[j + 1]
+                if not isinstance(name, str) or type(value) is BlockData:
+                    return None
+                if type(value) is JavaException:
+                    skipped.append(name)
+                else:
+                    attributes[name] = value
+            i += 2 * n
+            n = items[i]
+            if type(n) is not JInteger or not 0 <= n <= MAX_ATTRIBUTES:
+                return None
+            listeners = items[i + 1 : i + 1 + n]
+            i += 1 + n
+            if len(listeners) != n or any(type(x) is BlockData for x in listeners):
+                return None
+            state = SessionState(sid, ct, lat, mii, new, valid, tat, ver, principal, notes)
+            state.attributes, state.listeners, state.skipped = attributes, listeners, skipped
+            sessions.append(state)
+    except (IndexError, ValueError):  # fewer contents than the counts claim
+        return None
+    return sessions if i == len(items) else None
+
+
+def _decode_generic(items: list[object]) -> list[SessionState]:
+    r = BlockReader(items)
     count = _int(r.read_object(), "session count", MAX_SESSIONS)
     sessions = []
     for _ in range(count):

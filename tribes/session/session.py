@@ -10,7 +10,7 @@ Times are epoch milliseconds; `max_inactive_interval` is in seconds (<= 0: never
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -58,13 +58,16 @@ class Session:
         #: A `Principal`, or the Java object as received (re-sent as it came).
         self._principal: object = None
         self._auth_type: str | None = None
+        #: Never holds None (setting None removes).
         self._attributes: dict[str, object] = {}
-        self._notes: dict[str, object] = {}
+        # Created on first use (most sessions, backups above all, never need them):
+        self._notes: dict[str, object] | None = None
         #: Replicated session listeners (ReplicatedSessionListener objects from Tomcat).
-        self._listeners: list[object] = []
+        self._listeners: list[object] | None = None
+        #: The pending DeltaRequest (DeltaSession.deltaRequest); None: no changes yet.
+        self._delta: DeltaRequest | None = None
         self._version = 0
         self._primary = True
-        self._delta = DeltaRequest("", manager.config.record_all_actions)
         self._last_time_replicated = now
         self._access_count = 0
         #: When the session got its current id here (creation, id change; a received copy:
@@ -146,20 +149,20 @@ class Session:
 
     @property
     def notes(self) -> Mapping[str, object]:
-        return MappingProxyType(self._notes)
+        return MappingProxyType(self._notes if self._notes is not None else {})
 
     @property
     def replicated_listeners(self) -> tuple[object, ...]:
-        return tuple(self._listeners)
+        return tuple(self._listeners or ())
 
     @property
     def dirty(self) -> bool:
         """There are changes not replicated yet."""
-        return bool(self._delta.actions)
+        return self._delta is not None and bool(self._delta.actions)
 
     @property
     def pending_actions(self) -> tuple[DeltaAction, ...]:
-        return tuple(self._delta.actions)
+        return tuple(self._delta.actions) if self._delta is not None else ()
 
     def idle_time(self, now: int) -> int:
         """Milliseconds since the last access ended (or began, during a request)."""
@@ -216,7 +219,7 @@ class Session:
         self._set_auth_type(auth_type, record=True)
 
     def get_note(self, name: str, default: object = None) -> object:
-        return self._notes.get(name, default)
+        return self._notes.get(name, default) if self._notes is not None else default
 
     def set_note(self, name: str, value: object) -> None:
         """Notes are local unless the Tomcat line replicates them (10.1: always, as TYPE_NOTE;
@@ -244,7 +247,15 @@ class Session:
 
     def _set_id(self, session_id: str) -> None:
         self._id = session_id
-        self._delta.session_id = session_id
+        if self._delta is not None:
+            self._delta.session_id = session_id
+
+    @property
+    def _pending(self) -> DeltaRequest:
+        """The pending DeltaRequest, created on the first change recorded."""
+        if self._delta is None:
+            self._delta = DeltaRequest(self._id, self._manager.config.record_all_actions)
+        return self._delta
 
     def _set_creation_time(self, t: int) -> None:
         self._creation_time = self._last_accessed_time = self._this_accessed_time = t
@@ -262,19 +273,20 @@ class Session:
             self._access_count -= 1
 
     def _reset_delta(self) -> None:
-        self._delta = DeltaRequest(self._id, self._manager.config.record_all_actions)
+        """Drop the pending changes (the next one recorded starts a new DeltaRequest)."""
+        self._delta = None
 
     def _take_delta(self) -> DeltaRequest:
-        """Swap in an empty DeltaRequest and return the pending one (DeltaSession.getDiff)."""
-        delta = self._delta
-        self._reset_delta()
+        """The pending DeltaRequest, leaving none behind (DeltaSession.getDiff)."""
+        delta = self._pending
+        self._delta = None
         return delta
 
     def _set_attribute(self, name: str, value: object, *, notify: bool, record: bool) -> None:
         old = self._attributes.get(name)
         self._attributes[name] = value
         if record and name not in EXCLUDED_ATTRIBUTES:
-            self._delta.set_attribute(name, value)
+            self._pending.set_attribute(name, value)
         if not notify:
             return
         if old is None:
@@ -287,59 +299,74 @@ class Session:
             return
         value = self._attributes.pop(name)
         if record and name not in EXCLUDED_ATTRIBUTES:
-            self._delta.remove_attribute(name)
+            self._pending.remove_attribute(name)
         if notify:
             self._manager.fire("attribute_removed", self, name, value)
 
     def _set_new(self, is_new: bool, *, record: bool) -> None:
         self._new = is_new
         if record:
-            self._delta.set_new(is_new)
+            self._pending.set_new(is_new)
 
     def _set_max_inactive_interval(self, seconds: int, *, record: bool) -> None:
         self._max_inactive_interval = seconds
         if record:
-            self._delta.set_max_inactive_interval(seconds)
+            self._pending.set_max_inactive_interval(seconds)
 
     def _set_principal(self, principal: object, *, record: bool) -> None:
         self._principal = principal
         if not record:
             return
         if principal is None:
-            self._delta.set_principal(None)
+            self._pending.set_principal(None)
             return
         wire = self._principal_java()
         if Principal.from_java(wire) is None:
             # DeltaRequest.setPrincipal: not a GenericPrincipal -> SET without a value.
-            self._delta.add(TYPE_PRINCIPAL, ACTION_SET, NAME_PRINCIPAL, None)
+            self._pending.add(TYPE_PRINCIPAL, ACTION_SET, NAME_PRINCIPAL, None)
         else:
-            self._delta.set_principal(wire)
+            self._pending.set_principal(wire)
 
     def _set_auth_type(self, auth_type: str | None, *, record: bool) -> None:
         self._auth_type = auth_type
         if record:
-            self._delta.set_auth_type(auth_type)
+            self._pending.set_auth_type(auth_type)
 
     def _set_note(self, name: str, value: object, *, record: bool) -> None:
+        if self._notes is None:
+            self._notes = {}
         self._notes[name] = value
         if record and self._manager.replicate_notes:
-            self._delta.set_note(name, value)
+            self._pending.set_note(name, value)
 
     def _remove_note(self, name: str, *, record: bool) -> None:
-        self._notes.pop(name, None)
+        if self._notes is not None:
+            self._notes.pop(name, None)
         if record and self._manager.replicate_notes:
-            self._delta.set_note(name, None)
+            self._pending.set_note(name, None)
 
     def _principal_java(self, wire_version: int | None = None) -> object:
         if isinstance(self._principal, Principal):
             return self._principal.to_java(wire_version or self._manager.wire_version)
         return self._principal
 
-    def _to_state(self, wire_version: int) -> SessionState:
-        """This session as one DeltaSession record (writeObjectData) of a Tomcat line."""
+    def _wire_record(
+        self, wire_version: int
+    ) -> tuple[object, tuple[object, object] | None, Mapping[str, object], Sequence[object]]:
+        """(principal, notes, attributes, listeners) of this session's DeltaSession record
+        (writeObjectData) in a Tomcat line's layout; the attributes are ours unless some are
+        excluded (no copy: the encoder writes them at once)."""
         notes: tuple[object, object] | None = None
         if wire_version >= 10 or self._manager.config.persist_authentication_notes:
             notes = (self._wire_note(NOTE_SESSION_ID), self._wire_note(NOTE_REQUEST))
+        attributes = self._attributes
+        if not EXCLUDED_ATTRIBUTES.isdisjoint(attributes):
+            attributes = {k: v for k, v in attributes.items() if k not in EXCLUDED_ATTRIBUTES}
+        return self._principal_java(wire_version), notes, attributes, self._listeners or ()
+
+    def _to_state(self, wire_version: int) -> SessionState:
+        """This session as one DeltaSession record (writeObjectData) of a Tomcat line."""
+        principal, notes, attributes, listeners = self._wire_record(wire_version)
         return SessionState(
             id=self._id,
             creation_time=self._creation_time,
@@ -349,18 +376,14 @@ class Session:
             is_valid=self._valid,
             this_accessed_time=self._this_accessed_time,
             version=self._version,
-            principal=self._principal_java(wire_version),
+            principal=principal,
             notes=notes,
-            attributes={
-                k: v
-                for k, v in self._attributes.items()
-                if v is not None and k not in EXCLUDED_ATTRIBUTES
-            },
-            listeners=list(self._listeners),
+            attributes=dict(attributes),
+            listeners=list(listeners),
         )
 
     def _wire_note(self, name: str) -> object:
-        value = self._notes.get(name)
+        value = self._notes.get(name) if self._notes is not None else None
         if value is None:
             return None
         try:
@@ -381,12 +404,27 @@ class Session:
         self._auth_type = None
         self._set_id(state.id)
         if state.notes is not None:
-            for name, value in zip((NOTE_SESSION_ID, NOTE_REQUEST), state.notes, strict=True):
-                if value is not None:
-                    self._notes[name] = value
+            self._load_notes(state.notes)
         self._attributes = {
             k: v
             for k, v in state.attributes.items()
             if v is not None and k not in EXCLUDED_ATTRIBUTES
         }
-        self._listeners = list(state.listeners)
+        self._listeners = list(state.listeners) if state.listeners else None
+
+    def _load_notes(self, notes: tuple[object, object]) -> None:
+        """The two authentication notes of a received record (null: left as they are)."""
+        session_id, request = notes
+        if session_id is not None:
+            self._set_note(NOTE_SESSION_ID, session_id, record=False)
+        if request is not None:
+            self._set_note(NOTE_REQUEST, request, record=False)
+
+    def _add_listener(self, listener: object) -> None:
+        if self._listeners is None:
+            self._listeners = []
+        self._listeners.append(listener)
+
+    def _remove_listener(self, listener: object) -> None:
+        if self._listeners is not None and listener in self._listeners:
+            self._listeners.remove(listener)
