@@ -56,7 +56,6 @@ CONTEXT = "/jw"
 ATTR = "attr"
 VALUE = "v" * 100
 VALUE_TAIL = VALUE[:90]  # a request's value: a 10-digit counter + these 90 characters
-MAX_PACKAGE = 1 << 30
 
 
 def uid_bytes(n: int) -> bytes:
@@ -71,9 +70,7 @@ def node_config(host: str, port: int, uid: int, members: str, version: int) -> N
     return NodeConfig(
         unique_id=uid_bytes(uid),
         tomcat_version=version,
-        # Tomcat's NioReceiver takes a package of any size; pytribes' default limit (8 MiB)
-        # rejects the single ALL_SESSION_DATA of ~65k+ such sessions (sendAllSessions=true)
-        receiver=ReceiverConfig(address=host, port=port, max_package=MAX_PACKAGE),
+        receiver=ReceiverConfig(address=host, port=port),
         membership=MembershipConfig(members=tuple(statics)),
         manager=ManagerConfig(contexts=(CONTEXT,), channel_send_options=6),
     )
