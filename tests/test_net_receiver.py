@@ -153,6 +153,37 @@ async def test_pipelined_packages_in_one_write_processed_in_order() -> None:
         await s.aclose()
 
 
+async def test_acks_of_one_read_keep_their_rules_and_order() -> None:
+    """Receipt ACKs of a run go out before its first handler; ACKs after processing follow it."""
+    gate = trio.Event()
+    seen: list[bytes] = []
+
+    async def handler(cd: ChannelData) -> None:
+        if cd.message == b"hold":
+            await gate.wait()
+        seen.append(cd.message)
+        if cd.message == b"fail":
+            raise ValueError("no")
+
+    r = Receiver(HOST_B, 0, handler)
+    async with serving(r) as port:
+        s = await connect(HOST_B, port)
+        batch = [(2, b"hold"), (2, b"b"), (6, b"c"), (6, b"fail"), (0, b"d"), (2, b"e"), (6, b"f")]
+        await s.send_all(b"".join(package(o, p) for o, p in batch))
+        # both receipt ACKs are written while the first handler still runs
+        assert await read_package(s) + await read_package(s) == ACK * 2
+        assert seen == []
+        gate.set()
+        for expect in (ACK, FAIL_ACK, ACK, ACK):
+            assert await read_package(s) == expect
+        with trio.move_on_after(0.05):
+            extra = await s.receive_some(100)
+            pytest.fail(f"unexpected bytes {extra!r}")
+        assert seen == [p for _, p in batch]
+        assert r.stats.acks == 5 and r.stats.fail_acks == 1
+        await s.aclose()
+
+
 async def test_byte_at_a_time_and_large_package() -> None:
     rec = Recorder()
     r = Receiver(HOST_B, 0, rec, read_size=4096)

@@ -9,6 +9,7 @@ import pytest
 import trio
 import trio.testing
 
+import tribes.net.sender as sender_module
 from tests.test_net_helpers import (
     HOST_B,
     HOST_C,
@@ -288,6 +289,118 @@ async def test_remote_process_error_does_not_count_as_connection_failure() -> No
         result = await sender.send([target], package(6, b"x"), 6)
         assert isinstance(result.faulty[target], RemoteProcessError)
         assert sender.connection_count(target) == 1 == r.connection_count
+    await sender.aclose()
+
+
+# --- pipelining ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_stall(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pipeline regardless of timing (a loaded machine may pause between two task steps)."""
+    monkeypatch.setattr(sender_module, "PIPELINE_STALL", 60.0)
+
+
+async def _concurrently(sender: Sender, target: Member, frames: list[bytes]) -> list[object]:
+    """One warm-up send (so the pool has an idle connection), then `frames` sent at once."""
+    assert (await sender.send([target], package(6, b"warm"), 6)).success
+    results: list[object] = [None] * len(frames)
+
+    async def one(i: int) -> None:
+        results[i] = (await sender.send([target], frames[i], 6)).faulty.get(target)
+
+    async with trio.open_nursery() as nursery:
+        for i in range(len(frames)):
+            nursery.start_soon(one, i)
+    return results
+
+
+async def test_no_pipelining_by_default(no_stall: None) -> None:
+    r = Receiver(HOST_B, 0, Recorder())
+    sender = new_sender()
+    async with serving(r) as port:
+        target = make_member(HOST_B, port, 2)
+        frames = [package(6, b"1"), package(6, b"2")]
+        assert await _concurrently(sender, target, frames) == [None, None]
+        assert sender.connection_count(target) == 2 == r.connection_count
+    await sender.aclose()
+
+
+async def test_pipelined_acks_are_matched_in_order(no_stall: None) -> None:
+    async def script(stream: trio.SocketStream, index: int) -> None:
+        fake.packages.append(await read_package(stream, timeout=60))
+        await stream.send_all(ACK)
+        fake.packages += [await read_package(stream, timeout=60) for _ in range(2)]
+        await stream.send_all(FAIL_ACK + ACK)  # both answers in one write
+        while True:
+            fake.packages.append(await read_package(stream, timeout=60))
+            await stream.send_all(ACK)
+
+    sender = new_sender(pipeline_depth=8)
+    async with fake_peer(script) as (target, fake):
+        frames = [package(6, b"1"), package(6, b"2")]
+        assert await _concurrently(sender, target, frames) == [None, None]
+        # one connection; the FAIL_ACK answered the first frame written, which was resent once
+        # (trio may run the two tasks in either order)
+        assert fake.connections == 1 and sorted(fake.packages[1:3]) == sorted(frames)
+        assert fake.packages[3:] == fake.packages[1:2]
+    await sender.aclose()
+
+
+async def test_pipelined_sends_each_resend_once_when_the_connection_breaks(
+    no_stall: None,
+) -> None:
+    async def script(stream: trio.SocketStream, index: int) -> None:
+        if index == 0:
+            fake.packages.append(await read_package(stream, timeout=60))
+            await stream.send_all(ACK)
+            fake.packages += [await read_package(stream, timeout=60) for _ in range(2)]
+            return  # both pipelined frames read, then closed without their ACKs
+        while True:
+            fake.packages.append(await read_package(stream, timeout=60))
+            await stream.send_all(ACK)
+
+    sender = new_sender(pipeline_depth=8)
+    async with fake_peer(script) as (target, fake):
+        frames = [package(6, b"1"), package(6, b"2")]
+        assert await _concurrently(sender, target, frames) == [None, None]
+        assert sorted(fake.packages[1:3]) == sorted(fake.packages[3:]) == sorted(frames)
+        assert fake.connections == 3  # each resend on a fresh connection
+    await sender.aclose()
+
+
+async def test_a_cancelled_pipelined_send_leaves_the_others_and_the_connection(
+    no_stall: None,
+) -> None:
+    async def script(stream: trio.SocketStream, index: int) -> None:
+        fake.packages.append(await read_package(stream, timeout=60))
+        await stream.send_all(ACK)
+        fake.packages += [await read_package(stream, timeout=60) for _ in range(2)]
+        await trio.sleep(0.1)  # the first sender gives up meanwhile
+        await stream.send_all(ACK + ACK)
+        while True:
+            fake.packages.append(await read_package(stream, timeout=60))
+            await stream.send_all(ACK)
+
+    sender = new_sender(pipeline_depth=8)
+    async with fake_peer(script) as (target, fake):
+        assert (await sender.send([target], package(6, b"warm"), 6)).success
+        results: list[object] = []
+
+        async def first() -> None:
+            with trio.move_on_after(0.03):
+                await sender.send([target], package(6, b"1"), 6)
+                results.append("not cancelled")
+
+        async def second() -> None:
+            results.append((await sender.send([target], package(6, b"2"), 6)).success)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(first)
+            nursery.start_soon(second)
+        assert results == [True]
+        assert (await sender.send([target], package(6, b"3"), 6)).success
+        assert fake.connections == 1 == sender.connection_count(target)
     await sender.aclose()
 
 

@@ -6,7 +6,8 @@
 * Per package: decode the ChannelData; ACK at once for USE_ACK alone; run the handler (unless
   the payload is a TcpPingInterceptor / TcpFailureDetector probe, which is dropped); for
   USE_ACK|SYNCHRONIZED_ACK write ACK afterwards, or FAIL_ACK when the handler raised.  Without
-  USE_ACK nothing is ever written.
+  USE_ACK nothing is ever written.  When one read brings several packages (a pipelining
+  sender), their ACKs are written together where these rules allow (`_deliver`).
 * Bad input closes only the connection it came on, with one log line: framing errors, claimed
   lengths over `max_package` (refused before buffering), malformed ChannelData.
 * Resource bounds: `max_connections` open at once; at the cap the oldest connection that has
@@ -44,6 +45,7 @@ _PROBE_LEN = len(TCP_PING_DATA)
 _PROBES = (TCP_FAIL_DETECT, TCP_PING_DATA)
 _USE_ACK = 0x2
 _SYNC_ACK = 0x4
+_ACK_MASK = _USE_ACK | _SYNC_ACK
 #: accept() errors that mean "out of resources": back off instead of dying.
 _ACCEPT_BACKOFF = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 
@@ -373,46 +375,65 @@ class Receiver:
                 return f"buffer limit of {self.max_buffered_total} bytes for all connections"
             if packages:
                 _refresh_idle(scope, current_time(), idle)  # lifts a partial-package deadline
-                for data in packages:
-                    await self._process(conn, sock, data)
+                await self._deliver(conn, sock, packages)
                 waiting_since = current_time()
             elif before == 0 and conn.packages:
                 waiting_since = current_time()
 
-    async def _process(self, conn: _Conn, sock: socket.socket, data: bytes) -> None:
-        cd = decode_channel_data(data)
-        conn.packages += 1
+    async def _deliver(self, conn: _Conn, sock: socket.socket, packages: list[bytes]) -> None:
+        """Process the packages of one read in order, writing their ACKs in as few sends as
+        the rules allow (a pipelining sender reads them in order): the ACKs due are written
+        together just before the next handler runs, and after the last one.
+
+        * USE_ACK alone: ACK before the package's handler runs -- with the ACKs of the same kind
+          of the packages right behind it, which are received too;
+        * USE_ACK|SYNCHRONIZED_ACK: ACK (FAIL_ACK if the handler raised) after processing.
+        """
+        cds = [decode_channel_data(data) for data in packages]  # Tomcat parses all first, too
+        n = len(cds)
         stats = self.stats
-        stats.packages += 1
-        opts = cd.options
-        use_ack = opts & _USE_ACK
-        sync = use_ack and opts & _SYNC_ACK
-        if use_ack and not sync:
-            await self._write(conn, sock, ACK)
-            stats.acks += 1
-        msg = cd.message
-        if len(msg) == _PROBE_LEN and msg in _PROBES:
-            stats.probes_dropped += 1
-        else:
-            try:
-                await self.handler(cd)
-            except Exception as e:
-                stats.handler_errors += 1
-                log_event(
-                    "handler_error",
-                    level=logging.WARNING,
-                    peer=conn.peer,
-                    sender=cd.member.name,
-                    options=opts,
-                    error=describe(e),
-                )
-                if sync:
-                    await self._write(conn, sock, FAIL_ACK)
+        acks = b""  # ACK packages due, written in one send
+        acked = 0  # cds[:acked] have their receipt ACK written
+        for i, cd in enumerate(cds):
+            conn.packages += 1
+            stats.packages += 1
+            opts = cd.options
+            sync = opts & _ACK_MASK == _ACK_MASK
+            if opts & _ACK_MASK == _USE_ACK and i >= acked:
+                acked = i
+                while acked < n and cds[acked].options & _ACK_MASK == _USE_ACK:
+                    acks += ACK
+                    acked += 1
+                stats.acks += acked - i
+            if acks:
+                await self._write(conn, sock, acks)
+                acks = b""
+            ack = ACK
+            msg = cd.message
+            if len(msg) == _PROBE_LEN and msg in _PROBES:
+                stats.probes_dropped += 1
+            else:
+                try:
+                    await self.handler(cd)
+                except Exception as e:
+                    stats.handler_errors += 1
+                    log_event(
+                        "handler_error",
+                        level=logging.WARNING,
+                        peer=conn.peer,
+                        sender=cd.member.name,
+                        options=opts,
+                        error=describe(e),
+                    )
+                    ack = FAIL_ACK
+            if sync:
+                acks += ack
+                if ack is ACK:
+                    stats.acks += 1
+                else:
                     stats.fail_acks += 1
-                return
-        if sync:
-            await self._write(conn, sock, ACK)
-            stats.acks += 1
+        if acks:
+            await self._write(conn, sock, acks)
 
     async def _write(self, conn: _Conn, sock: socket.socket, data: bytes) -> None:
         """Write an ACK: one send() normally does it; otherwise wait, within `ack_timeout`."""

@@ -1,18 +1,25 @@
 """The TCP sender: PooledParallelSender + ParallelNioSender + NioSender, as trio code.
 
 * Persistent pooled connections per destination (keyed by `Member.key`), opened on demand to
-  ``member.host_text:member.port`` and reused; a send takes an idle connection or opens a new one
-  (up to `pool_size` per member) rather than waiting, so one connection carries one message at a
-  time and keeps per-message order.
-* One message in flight per connection: with USE_ACK exactly one package is read back (ACK_DATA
-  = delivered, FAIL_ACK_DATA = `RemoteProcessError`, anything else ignored); without USE_ACK the
-  write completes the send.  NioSender's non-blocking health read (EOF = failure, resend) is
-  done *before* reusing a pooled connection instead of after the write: a connection the peer
-  closed is replaced before anything is written to it, and a message the peer did read is never
-  resent because of a FIN that arrived just after it.
-* Retry like AbstractSender(maxRetryAttempts=1): on any failure the connection is dropped and the
-  same bytes are resent once on a fresh connection (a FAIL_ACK resends once too, on the same,
-  still consistent, connection), then the member is reported faulty.
+  ``member.host_text:member.port`` and reused, up to `pool_size` concurrent sends per member.
+* One message in flight per connection by default, as Tomcat: a send takes an idle connection
+  or opens a new one rather than waiting.  Optional pipelining (`pipeline_depth` > 1): a send
+  with USE_ACK joins a connection whose ACKs are flowing, up to `pipeline_depth` frames, unless
+  its oldest ACK is more than `PIPELINE_STALL` overdue (the peer is busy in a handler).  A
+  receiver processes one connection's packages in order and answers each (NioReplicationTask),
+  so the ACKs are matched in FIFO order; one recv() may read several.  Off by default: it
+  saved nothing on loopback between two processes (the ACKs come back one by one and the
+  reading is handed from task to task), and a message queued behind a slow handler waits for
+  it (or deadlocks, if that handler waits for the message).  Without USE_ACK a send takes an
+  idle connection and is done once written.
+* Health check: NioSender reads after each write (EOF = failure, resend).  Here an idle
+  connection is checked for EOF before reuse, if it was idle for over `PROBE_IDLE` or the send
+  has no ACK (nothing else would notice the loss); a send with ACK finds a closed connection
+  when reading its ACK, and is resent.
+* Retry like AbstractSender(maxRetryAttempts=1): on any failure the connection is dropped (with
+  every send pipelined on it) and the same bytes are resent once on a fresh connection (a
+  FAIL_ACK resends once too, on a pooled, still consistent, connection), then the member is
+  reported faulty.
 * `timeout` (3 s) bounds the whole send: waiting for a pool slot, connecting, writing and
   waiting for the ACK, for all destinations together.
 * Per-member failures never raise: `send` returns a `SendResult` and calls `on_faulty(member,
@@ -47,6 +54,12 @@ _BYTE_MESSAGE = 0x1
 ACK_MAX_PACKAGE = 4096
 
 MemberKey = tuple[bytes, int, bytes]
+
+#: An idle pooled connection is checked for EOF before reuse only after this many seconds (a
+#: failed send is resent once anyway); one for a send without ACK always is.
+PROBE_IDLE = 1.0
+#: With pipelining, no more sends join a connection whose oldest ACK is this overdue (seconds).
+PIPELINE_STALL = 0.001
 FaultyHook = Callable[[Member, Exception], None]
 
 
@@ -67,50 +80,131 @@ class SendResult:
         return not self.faulty
 
 
+class _Waiter:
+    """One send with USE_ACK on a connection, waiting for its ACK (ACKs come back in order)."""
+
+    __slots__ = ("event", "live", "outcome", "sent_at")
+
+    def __init__(self, now: float) -> None:
+        self.sent_at = now
+        self.event: trio.Event | None = None
+        self.outcome: bool | Exception | None = None  # ACK, FAIL_ACK, or the connection broke
+        self.live = True  # False once its send gave up (cancelled): its ACK is still due
+
+
 class _PooledConn(Connection):
-    __slots__ = ("decoder", "pending")
+    """A pooled connection: sends with USE_ACK may be pipelined on it, in order."""
+
+    __slots__ = ("broken", "decoder", "last_used", "reading", "users", "waiters", "writing")
 
     def __init__(self, conn: Connection) -> None:
         super().__init__(conn.raw, conn.stream)
         self.decoder = FrameDecoder(ACK_MAX_PACKAGE)
-        self.pending: deque[bytes] = deque()
+        self.waiters: deque[_Waiter] = deque()  # outstanding ACKs, oldest first
+        self.users = 0  # sends using it now
+        self.reading = False  # one waiter reads the ACKs for all
+        self.writing = False  # a frame is partly written: nothing may be pipelined
+        self.broken = False
+        self.last_used = 0.0
+
+    def answer(self, outcome: bool) -> None:
+        """An ACK (True) or FAIL_ACK (False) arrived: it answers the oldest outstanding send."""
+        if not self.waiters:
+            self.broken = True  # a reply nobody asked for: the stream's state is unknown
+            return
+        waiter = self.waiters.popleft()
+        waiter.outcome = outcome
+        if waiter.event is not None:
+            waiter.event.set()
+
+    def fail(self, exc: Exception) -> None:
+        """The connection broke: every send waiting on it fails (and gets its resend)."""
+        self.broken = True
+        waiters = self.waiters
+        while waiters:
+            waiter = waiters.popleft()
+            waiter.outcome = exc
+            if waiter.event is not None:
+                waiter.event.set()
+
+    def wake_reader(self) -> None:
+        """Hand the reading of ACKs over to the oldest send still waiting."""
+        for waiter in self.waiters:
+            if waiter.live:
+                if waiter.event is not None:
+                    waiter.event.set()
+                return
 
 
 class _Pool:
-    __slots__ = ("closed", "host", "idle", "open", "port", "sem")
+    __slots__ = ("closed", "conns", "depth", "host", "open", "port", "sem")
 
-    def __init__(self, host: str, port: int, size: int) -> None:
+    def __init__(self, host: str, port: int, size: int, depth: int) -> None:
         self.host = host
         self.port = port
-        self.idle: list[_PooledConn] = []
-        self.open = 0
+        self.depth = depth  # sends with USE_ACK in flight on one connection
+        self.conns: list[_PooledConn] = []  # open connections, busy or idle
+        self.open = 0  # len(conns) + connections being opened
         self.sem = trio.Semaphore(size)
         self.closed = False
 
-    def take_idle(self) -> _PooledConn | None:
-        idle = self.idle
-        while idle:
-            conn = idle.pop()
-            if conn.pending or conn.decoder.buffered or conn.peer_closed():
-                self.discard(conn)
+    def pick(self, want_ack: bool, now: float) -> _PooledConn | None:
+        """A connection for the next send, or None (open one).
+
+        With pipelining, a send with USE_ACK joins a connection whose ACKs are flowing unless
+        its oldest ACK is overdue -- the peer's handler is busy with that message and anything
+        behind it would wait too.  Otherwise an idle connection; one idle for a while, or used
+        for a send without ACK (nothing else would notice that the peer closed it), is first
+        checked for EOF.
+        """
+        conns = self.conns
+        if want_ack and self.depth > 1:
+            for conn in conns:
+                if (
+                    conn.users
+                    and not conn.writing
+                    and not conn.broken
+                    and len(conn.waiters) < self.depth
+                    and (not conn.waiters or now - conn.waiters[0].sent_at < PIPELINE_STALL)
+                ):
+                    return conn
+        i = len(conns)
+        while i:  # the most recently opened idle one first
+            i -= 1
+            conn = conns[i]
+            if conn.users:
+                continue
+            if (not want_ack or now - conn.last_used > PROBE_IDLE) and conn.peer_closed():
+                self.discard(conn)  # removes conns[i]: the ones still to visit stay in place
                 continue
             return conn
         return None
 
-    def release(self, conn: _PooledConn) -> None:
-        if self.closed:
+    def done(self, conn: _PooledConn, now: float) -> None:
+        """A send is finished with `conn`: keep it, or drop it when its state is unknown."""
+        conn.users -= 1
+        if conn.users:
+            return  # the last one decides: the others may still be reading or writing
+        # ACKs still due (of sends that gave up) or part of a package: the state is unknown
+        if conn.broken or self.closed or conn.waiters or conn.decoder.buffered:
             self.discard(conn)
         else:
-            self.idle.append(conn)
+            conn.last_used = now
 
     def discard(self, conn: _PooledConn) -> None:
+        if conn in self.conns:
+            self.conns.remove(conn)
+            self.open -= 1
+        conn.broken = True
         conn.close()
-        self.open -= 1
+
+    def discard_idle(self) -> None:
+        for conn in [c for c in self.conns if c.users == 0]:
+            self.discard(conn)
 
     def close(self) -> None:
         self.closed = True
-        while self.idle:
-            self.discard(self.idle.pop())
+        self.discard_idle()
 
 
 _STATES = ("READY", "SUSPECT", "FAILING")
@@ -126,15 +220,19 @@ class Sender:
         timeout: float = 3.0,
         max_retry_attempts: int = 1,
         pool_size: int = 25,
+        pipeline_depth: int = 1,
         connect_timeout: float | None = None,
         on_faulty: FaultyHook | None = None,
     ) -> None:
         if pool_size < 1:
             raise ValueError("pool_size must be at least 1")
+        if pipeline_depth < 1:
+            raise ValueError("pipeline_depth must be at least 1")
         self.local_member_bytes = local_member_bytes_provider
         self.timeout = timeout
         self.max_retry_attempts = max_retry_attempts
         self.pool_size = pool_size
+        self.pipeline_depth = pipeline_depth
         self.connect_timeout = connect_timeout
         self.on_faulty = on_faulty
         self._pools: dict[MemberKey, _Pool] = {}
@@ -210,58 +308,65 @@ class Sender:
     def _pool_for(self, member: Member) -> _Pool:
         pool = self._pools.get(member.key)
         if pool is None:
-            pool = self._pools[member.key] = _Pool(member.host_text, member.port, self.pool_size)
+            pool = self._pools[member.key] = _Pool(
+                member.host_text, member.port, self.pool_size, self.pipeline_depth
+            )
         return pool
 
     async def _send_one(
         self, member: Member, frame: bytes, want_ack: bool, deadline: float
     ) -> None:
         pool = self._pool_for(member)
+        sem = pool.sem
         with trio.CancelScope(deadline=deadline):
-            async with pool.sem:
+            if not want_ack:
+                await sem.acquire()  # a checkpoint: lets the async queue gather a batch
+            else:
+                try:
+                    sem.acquire_nowait()  # no extra checkpoint: the send waits for its ACK
+                except trio.WouldBlock:
+                    await sem.acquire()
+            try:
                 await self._attempts(pool, frame, want_ack)
-                return
+            finally:
+                sem.release()
+            return
         raise TimeoutError(f"operation timed out ({self.timeout} s)")
 
     async def _attempts(self, pool: _Pool, frame: bytes, want_ack: bool) -> None:
-        conn: _PooledConn | None = None
+        """Send once, and resend once more on failure: on a new connection after a connection
+        error (the idle ones go too: they probably face the same restarted peer)."""
         attempt = 0
-        try:
-            while True:
-                try:
-                    if conn is None:
-                        conn = pool.take_idle() or await self._connect(pool)
-                    await _write_frame(conn, frame)
-                    if want_ack:
-                        await self._read_ack(conn)
-                    pool.release(conn)
-                    conn = None
-                    return
-                except RemoteProcessError:
-                    # The connection is consistent: resend on it (Tomcat reconnects first).
-                    if attempt >= self.max_retry_attempts:
-                        assert conn is not None
-                        pool.release(conn)
-                        conn = None
-                        raise
-                except (OSError, ProtocolError, trio.BrokenResourceError) as e:
-                    if conn is not None:
-                        pool.discard(conn)
-                        conn = None
-                    if attempt >= self.max_retry_attempts:
-                        if isinstance(e, trio.BrokenResourceError):
-                            raise ConnectionResetError(str(e)) from e
-                        raise
-                    log_event(
-                        "send_retry",
-                        level=logging.DEBUG,
-                        peer=f"{pool.host}:{pool.port}",
-                        error=describe(e),
-                    )
-                attempt += 1
-        finally:
-            if conn is not None:  # cancelled or unexpected error mid-message: state unknown
-                pool.discard(conn)
+        fresh = False
+        while True:
+            conn = None if fresh else pool.pick(want_ack, trio.current_time())
+            if conn is None:
+                conn = await self._connect(pool)
+            conn.users += 1
+            try:
+                await _exchange(conn, frame, want_ack)
+                return
+            except RemoteProcessError:
+                # The connection is consistent: resend on a pooled one (Tomcat reconnects).
+                if attempt >= self.max_retry_attempts:
+                    raise
+            except (OSError, ProtocolError, trio.BrokenResourceError) as e:
+                conn.broken = True
+                if attempt >= self.max_retry_attempts:
+                    if isinstance(e, trio.BrokenResourceError):
+                        raise ConnectionResetError(str(e)) from e
+                    raise
+                fresh = True
+                pool.discard_idle()
+                log_event(
+                    "send_retry",
+                    level=logging.DEBUG,
+                    peer=f"{pool.host}:{pool.port}",
+                    error=describe(e),
+                )
+            finally:
+                pool.done(conn, trio.current_time())
+            attempt += 1
 
     async def _connect(self, pool: _Pool) -> _PooledConn:
         pool.open += 1
@@ -277,28 +382,11 @@ class Sender:
         except BaseException:
             pool.open -= 1
             raise
-        return _PooledConn(conn)
-
-    @staticmethod
-    async def _read_ack(conn: _PooledConn) -> None:
-        pending = conn.pending
-        raw = conn.raw
-        while True:
-            while pending:
-                data = pending.popleft()
-                if data == ACK_DATA:
-                    return
-                if data == FAIL_ACK_DATA:
-                    raise RemoteProcessError("the receiver answered FAIL_ACK")
-            # The ACK cannot be there yet: wait first, then one recv (no failed try first).
-            await trio.lowlevel.wait_readable(raw)
-            try:
-                chunk = raw.recv(ACK_MAX_PACKAGE)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                raise ConnectionResetError("connection closed while waiting for the ACK")
-            pending.extend(conn.decoder.feed(chunk))
+        pooled = _PooledConn(conn)
+        if pool.closed:
+            pooled.broken = True  # closed meanwhile: used for this send only
+        pool.conns.append(pooled)
+        return pooled
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -342,14 +430,87 @@ class Sender:
         )
 
 
-async def _write_frame(conn: Connection, frame: bytes) -> None:
-    """Write a whole frame: one send() normally does it; the rest waits for the socket."""
+async def _exchange(conn: _PooledConn, frame: bytes, want_ack: bool) -> None:
+    """Write `frame` on `conn` and, with USE_ACK, wait for its ACK.
+
+    The oldest waiting send reads the ACKs for all (one recv() may answer several) and hands
+    the reading over when its own ACK has come.  A send that gives up (cancelled) leaves its
+    place in the queue: its ACK is still due and is read and dropped by the next reader.
+    """
+    if not want_ack:
+        await _write_frame(conn, frame)
+        return
+    waiter = _Waiter(trio.current_time())
+    conn.waiters.append(waiter)
+    reader = False
     try:
-        sent = conn.raw.send(frame)
-    except BlockingIOError:
-        sent = 0
-    if sent < len(frame):
-        await conn.stream.send_all(memoryview(frame)[sent:])
+        await _write_frame(conn, frame)
+        while waiter.outcome is None:
+            if conn.reading:
+                waiter.event = trio.Event()
+                await waiter.event.wait()
+                continue
+            conn.reading = reader = True
+            try:
+                await _read_acks(conn, waiter)
+            finally:
+                conn.reading = False
+                conn.wake_reader()
+    finally:
+        if waiter.outcome is None:
+            waiter.live = False
+            conn.wake_reader()
+    outcome = waiter.outcome
+    if outcome is True:
+        return
+    if outcome is False:
+        raise RemoteProcessError("the receiver answered FAIL_ACK")
+    if reader:
+        raise outcome
+    raise ConnectionResetError(f"connection failed: {describe(outcome)}") from outcome
+
+
+async def _read_acks(conn: _PooledConn, waiter: _Waiter) -> None:
+    """Read ACK packages until `waiter` has its answer; other packages are ignored."""
+    raw = conn.raw
+    decoder = conn.decoder
+    try:
+        while waiter.outcome is None:
+            # Normally the ACK is not there yet: wait first, then one recv (no failed try).
+            await trio.lowlevel.wait_readable(raw)
+            try:
+                chunk = raw.recv(ACK_MAX_PACKAGE)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise ConnectionResetError("connection closed while waiting for the ACK")
+            for data in decoder.feed(chunk):
+                if data == ACK_DATA:
+                    conn.answer(True)
+                elif data == FAIL_ACK_DATA:
+                    conn.answer(False)
+    except (OSError, ProtocolError) as e:
+        conn.fail(e)
+
+
+async def _write_frame(conn: _PooledConn, frame: bytes) -> None:
+    """Write a whole frame: one send() normally does it; the rest waits for the socket.
+
+    A frame cut short (an error, or cancelled while waiting) breaks the stream for every send
+    pipelined on the connection.
+    """
+    try:
+        try:
+            sent = conn.raw.send(frame)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(frame):
+            conn.writing = True
+            await conn.stream.send_all(memoryview(frame)[sent:])
+            conn.writing = False
+    except BaseException as e:
+        conn.fail(e if isinstance(e, Exception) else ConnectionResetError("write interrupted"))
+        raise
 
 
 def fail_detect_frame(local_member_bytes: bytes, *, read_test: bool, option_flag: int = 0) -> bytes:
