@@ -70,7 +70,6 @@ VECTOR_KINDS = ("member", "channel_data", "frame", "ack", "stream")
 CHECK_TIMEOUT = 120.0
 
 
-
 class JavaCheckError(Exception):
     """The real Java classes rejected the bytes; the message is the Java exception text."""
 

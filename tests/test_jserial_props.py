@@ -138,9 +138,26 @@ SEEDS = [
     A6_DELTA_REQUEST,
     A7_RPC_PING_10_1,
     A9_ALL_SESSION_DATA_10_1,
-    *(vector(n) for n in ("custom", "ext", "exception", "hashmap13", "arrays", "enums", "proxy",
-                          "cycle", "classes", "boxes_distinct", "string_special", "nested",
-                          "linkedhashset", "treemap", "date")),
+    *(
+        vector(n)
+        for n in (
+            "custom",
+            "ext",
+            "exception",
+            "hashmap13",
+            "arrays",
+            "enums",
+            "proxy",
+            "cycle",
+            "classes",
+            "boxes_distinct",
+            "string_special",
+            "nested",
+            "linkedhashset",
+            "treemap",
+            "date",
+        )
+    ),
 ]
 
 
@@ -175,12 +192,33 @@ def test_mutations_raise_only_protocol_errors(data: st.DataObject) -> None:
         if op == "flip":
             b[i] ^= 1 << data.draw(st.integers(0, 7))
         elif op == "set":
-            b[i] = data.draw(st.sampled_from([0x00, 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x77, 0x78,
-                                              0x79, 0x7A, 0x7B, 0x7C, 0x7D, 0x7E, 0x7F, 0xFF]))
+            b[i] = data.draw(
+                st.sampled_from(
+                    [
+                        0x00,
+                        0x70,
+                        0x71,
+                        0x72,
+                        0x73,
+                        0x74,
+                        0x75,
+                        0x77,
+                        0x78,
+                        0x79,
+                        0x7A,
+                        0x7B,
+                        0x7C,
+                        0x7D,
+                        0x7E,
+                        0x7F,
+                        0xFF,
+                    ]
+                )
+            )
         elif op == "insert":
             b[i:i] = data.draw(st.binary(min_size=1, max_size=6))
         elif op == "delete":
-            del b[i:i + data.draw(st.integers(1, 8))]
+            del b[i : i + data.draw(st.integers(1, 8))]
         else:
             j = data.draw(st.integers(i, min(len(b), i + 16)))
             b[j:j] = b[i:j]
@@ -200,13 +238,15 @@ def test_random_bytes_after_the_header(tail: bytes) -> None:
 
 
 HEADER = b"\xac\xed\x00\x05"
-INT_ARRAY_DESC = bytes.fromhex("7572" "00025b49" "4dba602676eab2a5" "02" "0000" "78" "70")
-OBJ_ARRAY_DESC = bytes.fromhex("7572" "00135b4c6a6176612e6c616e672e4f626a6563743b"
-                               "90ce589f1073296c" "02" "0000" "78" "70")
+INT_ARRAY_DESC = bytes.fromhex("757200025b494dba602676eab2a50200007870")
+OBJ_ARRAY_DESC = bytes.fromhex(
+    "757200135b4c6a6176612e6c616e672e4f626a6563743b90ce589f1073296c0200007870"
+)
 
 
-def _fails_fast(data: bytes, exc: type[ProtocolError] = LimitExceeded,
-                limits: Limits | None = None) -> ProtocolError:
+def _fails_fast(
+    data: bytes, exc: type[ProtocolError] = LimitExceeded, limits: Limits | None = None
+) -> ProtocolError:
     t0 = time.perf_counter()
     with pytest.raises(exc) as info:
         if limits is None:
@@ -223,16 +263,18 @@ def _fails_fast(data: bytes, exc: type[ProtocolError] = LimitExceeded,
 def test_huge_array_lengths(n: int) -> None:
     _fails_fast(HEADER + INT_ARRAY_DESC + struct.pack(">i", n))
     _fails_fast(HEADER + OBJ_ARRAY_DESC + struct.pack(">i", n))
-    _fails_fast(HEADER + b"\x75\x72\x00\x02[B" + bytes(8) + b"\x02\x00\x00\x78\x70"
-                + struct.pack(">i", n))
+    _fails_fast(
+        HEADER + b"\x75\x72\x00\x02[B" + bytes(8) + b"\x02\x00\x00\x78\x70" + struct.pack(">i", n)
+    )
 
 
 @settings(max_examples=100)
 @given(st.integers(1, 2**24))
 def test_array_lengths_beyond_the_input(n: int) -> None:
     # Within the limit but more than the input holds: refused before allocating.
-    err = _fails_fast(HEADER + INT_ARRAY_DESC + struct.pack(">i", n) + b"\x00" * 3,
-                      SerializationError)
+    err = _fails_fast(
+        HEADER + INT_ARRAY_DESC + struct.pack(">i", n) + b"\x00" * 3, SerializationError
+    )
     assert not isinstance(err, LimitExceeded)
 
 
@@ -242,8 +284,14 @@ def test_huge_string_and_block_lengths(n: int) -> None:
     _fails_fast(HEADER + b"\x7c" + struct.pack(">q", n))
     if n < 2**31:
         _fails_fast(HEADER + b"\x7a" + struct.pack(">i", n))
-        _fails_fast(HEADER + b"\x73\x72\x00\x01X" + bytes(8) + b"\x0c\x00\x00\x78\x70"
-                    + b"\x7a" + struct.pack(">i", n))
+        _fails_fast(
+            HEADER
+            + b"\x73\x72\x00\x01X"
+            + bytes(8)
+            + b"\x0c\x00\x00\x78\x70"
+            + b"\x7a"
+            + struct.pack(">i", n)
+        )
 
 
 def test_negative_lengths() -> None:
@@ -255,8 +303,10 @@ def test_negative_lengths() -> None:
 def test_field_count_limit() -> None:
     desc = b"\x73\x72\x00\x01X" + bytes(8) + b"\x02\xff\xff"
     _fails_fast(HEADER + desc + b"I\x00\x01a" * 10)
-    _fails_fast(HEADER + b"\x73\x72\x00\x01X" + bytes(8) + b"\x02\x00\x05" + b"I\x00\x01a",
-                limits=Limits(max_fields=4))
+    _fails_fast(
+        HEADER + b"\x73\x72\x00\x01X" + bytes(8) + b"\x02\x00\x05" + b"I\x00\x01a",
+        limits=Limits(max_fields=4),
+    )
 
 
 def test_handle_limit() -> None:

@@ -46,9 +46,7 @@ A6_DELTA_REQUEST = bytes.fromhex(
     "2e6c616e672e426f6f6c65616ecd207280d59cfaee0200015a000576616c7565787000771c00000004000000"
     "0000115f5f5345545f5f41555448545950455f5f01740004464f524d"
 )
-A6_CHANGE_SESSION_ID = bytes.fromhex(
-    "aced0005770d000b4e455749442e6e6f646532"
-)
+A6_CHANGE_SESSION_ID = bytes.fromhex("aced0005770d000b4e455749442e6e6f646532")
 A7_RPC_PING_10_1 = bytes.fromhex(
     "aced00057372002b6f72672e6170616368652e636174616c696e612e7472696265732e67726f75702e527063"
     "4d657373616765712a750ff274e5090c00007870773a0000000010101112131415161718191a1b1c1d1e1f00"
@@ -119,7 +117,11 @@ def test_a5_session_message_fields() -> None:
     sup = desc.superclass
     assert isinstance(sup, ClassDesc)
     assert (sup.name, sup.suid, sup.flags, sup.superclass) == (
-        "org.apache.catalina.ha.ClusterMessageBase", 1, 0x02, None)
+        "org.apache.catalina.ha.ClusterMessageBase",
+        1,
+        0x02,
+        None,
+    )
     assert [cd.desc for cd in obj.class_data] == [sup, desc]
     assert obj.class_data[0].values == {"timestamp": 0}
     assert obj.class_data[1].values == {
@@ -139,10 +141,18 @@ def _session_message_desc() -> ClassDesc:
     def sig() -> str:
         return "".join(["Ljava/lang/", "String;"])
 
-    base = ClassDesc("org.apache.catalina.ha.ClusterMessageBase", 1, 0x02,
-                     (FieldDesc("J", "timestamp"),), None, [])
+    base = ClassDesc(
+        "org.apache.catalina.ha.ClusterMessageBase",
+        1,
+        0x02,
+        (FieldDesc("J", "timestamp"),),
+        None,
+        [],
+    )
     return ClassDesc(
-        "org.apache.catalina.ha.session.SessionMessageImpl", 2, 0x02,
+        "org.apache.catalina.ha.session.SessionMessageImpl",
+        2,
+        0x02,
         (
             FieldDesc("I", "mEvtType"),
             FieldDesc("J", "serializationTimestamp"),
@@ -162,18 +172,24 @@ def test_a5_built_from_python_descriptors() -> None:
     assert desc.fields[3].class_name is not desc.fields[5].class_name
     base = desc.superclass
     assert base is not None
-    obj = JavaObject(desc, [
-        ClassData(base, {"timestamp": 0}),
-        ClassData(desc, {
-            "mEvtType": 4,
-            "serializationTimestamp": 0x18C2B3C4D5E,
-            "timestampSet": True,
-            "mContextName": "localhost#/jw",
-            "mSession": None,
-            "mSessionID": "GET-ALL",
-            "uniqueId": "GET-ALL-localhost#/jw",
-        }),
-    ])
+    obj = JavaObject(
+        desc,
+        [
+            ClassData(base, {"timestamp": 0}),
+            ClassData(
+                desc,
+                {
+                    "mEvtType": 4,
+                    "serializationTimestamp": 0x18C2B3C4D5E,
+                    "timestampSet": True,
+                    "mContextName": "localhost#/jw",
+                    "mSession": None,
+                    "mSessionID": "GET-ALL",
+                    "uniqueId": "GET-ALL-localhost#/jw",
+                },
+            ),
+        ],
+    )
     assert dumps(obj) == A5_SESSION_MESSAGE
     # Again (the writer caches descriptor encodings): still identical.
     assert dumps(obj) == A5_SESSION_MESSAGE
@@ -184,14 +200,24 @@ def test_a5_wrapping_a_delta_request() -> None:
     desc = _session_message_desc()
     base = desc.superclass
     assert base is not None
-    obj = JavaObject(desc, [
-        ClassData(base, {"timestamp": 0}),
-        ClassData(desc, {
-            "mEvtType": 13, "serializationTimestamp": 1, "timestampSet": True,
-            "mContextName": "localhost#/jw", "mSession": A6_DELTA_REQUEST,
-            "mSessionID": "ABCDEF0123456789ABCDEF0123456789.node1", "uniqueId": "u",
-        }),
-    ])
+    obj = JavaObject(
+        desc,
+        [
+            ClassData(base, {"timestamp": 0}),
+            ClassData(
+                desc,
+                {
+                    "mEvtType": 13,
+                    "serializationTimestamp": 1,
+                    "timestampSet": True,
+                    "mContextName": "localhost#/jw",
+                    "mSession": A6_DELTA_REQUEST,
+                    "mSessionID": "ABCDEF0123456789ABCDEF0123456789.node1",
+                    "uniqueId": "u",
+                },
+            ),
+        ],
+    )
     data = dumps(obj)
     array_head = bytes.fromhex("757200025b42acf317f8060854e0020000787000000150")
     assert array_head + A6_DELTA_REQUEST in data
@@ -217,7 +243,7 @@ def _read_delta_request(
 
 def test_a6_delta_request() -> None:
     items = read_stream(A6_DELTA_REQUEST)
-    assert items[0] == BlockData(A6_DELTA_REQUEST[6:6 + 0x3F])  # the `77 3F` block
+    assert items[0] == BlockData(A6_DELTA_REQUEST[6 : 6 + 0x3F])  # the `77 3F` block
     session_id, record_all, actions = _read_delta_request(items)
     assert session_id == "ABCDEF0123456789ABCDEF0123456789.node1"
     assert record_all is False
@@ -335,8 +361,16 @@ def test_a9_all_session_data() -> None:
         assert items == _a9_values(notes)
         count = items[10 + (2 if notes else 0)]
         assert count is items[0]  # `71 00 7e 00 02`: the same cached Integer 1
-        assert [type(x) for x in items[:8]] == [JInteger, JLong, JLong, JInteger, bool, bool,
-                                                JLong, JLong]
+        assert [type(x) for x in items[:8]] == [
+            JInteger,
+            JLong,
+            JLong,
+            JInteger,
+            bool,
+            bool,
+            JLong,
+            JLong,
+        ]
         assert write_stream(items) == data
 
 

@@ -99,9 +99,7 @@ def test_loads_wants_exactly_one_object() -> None:
     assert loads(memoryview(HEADER + b"\x74\x00\x01a")) == "a"
 
 
-def _desc_bytes(
-    name: str, flags: int, fields: bytes = b"\x00\x00", sup: bytes = b"\x70"
-) -> bytes:
+def _desc_bytes(name: str, flags: int, fields: bytes = b"\x00\x00", sup: bytes = b"\x70") -> bytes:
     n = name.encode()
     head = b"\x72" + struct.pack(">H", len(n)) + n + bytes(8) + bytes([flags])
     return head + fields + b"\x78" + sup
@@ -118,8 +116,11 @@ def test_malformed_descriptors() -> None:
     with pytest.raises(SerializationError, match="duplicate field"):
         loads(HEADER + b"\x73" + _desc_bytes("X", 0x02, b"\x00\x02I\x00\x01aI\x00\x01a"))
     with pytest.raises(SerializationError, match="illegal field order"):
-        loads(HEADER + b"\x73" + _desc_bytes(
-            "X", 0x02, b"\x00\x02L\x00\x01a\x74\x00\x03LX;I\x00\x01b"))
+        loads(
+            HEADER
+            + b"\x73"
+            + _desc_bytes("X", 0x02, b"\x00\x02L\x00\x01a\x74\x00\x03LX;I\x00\x01b")
+        )
     with pytest.raises(SerializationError, match="invalid field type code"):
         loads(HEADER + b"\x73" + _desc_bytes("X", 0x02, b"\x00\x01Q\x00\x01a"))
     with pytest.raises(SerializationError, match="signature"):
@@ -141,8 +142,12 @@ def test_top_level_reset_resets_handles() -> None:
     with pytest.raises(SerializationError, match="invalid handle"):
         read_stream(HEADER + b"\x74\x00\x01a\x79\x71\x00\x7e\x00\x00")
     with pytest.raises(SerializationError, match="TC_RESET"):
-        read_stream(HEADER + b"\x73" + _desc_bytes("X", 0x02, b"\x00\x01L\x00\x01a\x74\x00\x03LX;")
-                    + b"\x79")
+        read_stream(
+            HEADER
+            + b"\x73"
+            + _desc_bytes("X", 0x02, b"\x00\x01L\x00\x01a\x74\x00\x03LX;")
+            + b"\x79"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,15 +204,24 @@ def test_descriptor_cache_checks_references_to_earlier_descriptors() -> None:
     # The same Long descriptor bytes at the same handle, but handle 1 now holds another
     # Number descriptor object (one with a class annotation, so never shared): the cached Long,
     # whose super is the shared Number, must not be used.
-    number = ClassDesc("java.lang.Number", jdk_desc("java.lang.Number").suid, 0x02, (), None,
-                       [BlockData(b"x")])
+    number = ClassDesc(
+        "java.lang.Number", jdk_desc("java.lang.Number").suid, 0x02, (), None, [BlockData(b"x")]
+    )
     other_int = ClassDesc("java.lang.Integer", 43, 0x02, (FieldDesc("I", "value"),), number, [])
-    long_desc = ClassDesc("java.lang.Long", jdk_desc("java.lang.Long").suid, 0x02,
-                          (FieldDesc("J", "value"),), number, [])
-    data = write_stream([
-        JavaObject(other_int, [ClassData(number, {}), ClassData(other_int, {"value": 1})]),
-        JavaObject(long_desc, [ClassData(number, {}), ClassData(long_desc, {"value": 5})]),
-    ])
+    long_desc = ClassDesc(
+        "java.lang.Long",
+        jdk_desc("java.lang.Long").suid,
+        0x02,
+        (FieldDesc("J", "value"),),
+        number,
+        [],
+    )
+    data = write_stream(
+        [
+            JavaObject(other_int, [ClassData(number, {}), ClassData(other_int, {"value": 1})]),
+            JavaObject(long_desc, [ClassData(number, {}), ClassData(long_desc, {"value": 5})]),
+        ]
+    )
     assert A9_ALL_SESSION_DATA_10_1[0x51:0x7C] in data  # identical Long descriptor bytes
     for _ in range(2):
         i, lng = read_stream(data, natural=False)
@@ -224,8 +238,16 @@ def test_descriptor_cache_checks_references_to_earlier_descriptors() -> None:
 def _hash_map(entries: list[object]) -> JavaObject:
     hm = jdk_desc("java.util.HashMap")
     n = len(entries) // 2
-    return JavaObject(hm, [ClassData(hm, {"loadFactor": 0.75, "threshold": 12},
-                                     [BlockData(struct.pack(">ii", 16, n)), *entries])])
+    return JavaObject(
+        hm,
+        [
+            ClassData(
+                hm,
+                {"loadFactor": 0.75, "threshold": 12},
+                [BlockData(struct.pack(">ii", 16, n)), *entries],
+            )
+        ],
+    )
 
 
 def test_maps_python_cannot_hold_stay_opaque() -> None:
@@ -326,12 +348,26 @@ def test_writer_rolls_back_on_error() -> None:
         ([JavaException("x")], "top level"),
         (JCharacter("a") + "b", None),  # a plain str: fine
         (JavaObject(jdk_desc("java.lang.Integer"), []), "ClassData"),
-        (JavaObject(jdk_desc("java.lang.Integer"),
-                    [ClassData(jdk_desc("java.lang.Number"), {}),
-                     ClassData(jdk_desc("java.lang.Integer"), {})]), "no value for field"),
-        (JavaObject(jdk_desc("java.lang.Integer"),
-                    [ClassData(jdk_desc("java.lang.Number"), {}),
-                     ClassData(jdk_desc("java.lang.Integer"), {"value": 2**40})]), "bad primitive"),
+        (
+            JavaObject(
+                jdk_desc("java.lang.Integer"),
+                [
+                    ClassData(jdk_desc("java.lang.Number"), {}),
+                    ClassData(jdk_desc("java.lang.Integer"), {}),
+                ],
+            ),
+            "no value for field",
+        ),
+        (
+            JavaObject(
+                jdk_desc("java.lang.Integer"),
+                [
+                    ClassData(jdk_desc("java.lang.Number"), {}),
+                    ClassData(jdk_desc("java.lang.Integer"), {"value": 2**40}),
+                ],
+            ),
+            "bad primitive",
+        ),
         (JavaEnum(jdk_desc("java.util.HashMap"), "X"), "not an enum"),
     ],
 )
@@ -362,7 +398,8 @@ def test_tuples_and_subclasses() -> None:
     assert loads(dumps(bytearray(b"ab"))) == b"ab"
     assert loads(dumps(memoryview(b"ab"))) == b"ab"
     assert loads(dumps(datetime(2020, 1, 1, 1, tzinfo=timezone(timedelta(hours=1))))) == datetime(
-        2020, 1, 1, tzinfo=UTC)
+        2020, 1, 1, tzinfo=UTC
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -413,8 +450,14 @@ def test_modified_utf8() -> None:
 
 
 def test_block_reader_straddles_records() -> None:
-    items: list[object] = [BlockData(b"\x00\x00"), BlockData(b"\x00\x05\x00"), BlockData(b"\x03ab"),
-                           BlockData(b"c"), "obj", BlockData(b"\x01")]
+    items: list[object] = [
+        BlockData(b"\x00\x00"),
+        BlockData(b"\x00\x05\x00"),
+        BlockData(b"\x03ab"),
+        BlockData(b"c"),
+        "obj",
+        BlockData(b"\x01"),
+    ]
     r = BlockReader(items)
     assert r.block_remaining() == 9
     assert r.read_int() == 5
@@ -453,8 +496,12 @@ def test_block_writer_uses_java_boundaries() -> None:
     w.write_object("x")
     w.write_short(-1)
     items = w.items()
-    assert items == [BlockData(b"\x01" * 1023 + b"\x02"), BlockData(b"\x03\x04\x05"), "x",
-                     BlockData(b"\xff\xff")]
+    assert items == [
+        BlockData(b"\x01" * 1023 + b"\x02"),
+        BlockData(b"\x03\x04\x05"),
+        "x",
+        BlockData(b"\xff\xff"),
+    ]
     assert write_stream(items)[4:9] == b"\x7a\x00\x00\x04\x00"
     with pytest.raises(SerializationError):
         w.write_utf("x" * 65536)
@@ -481,26 +528,66 @@ def test_java_hash_matches_the_jvm() -> None:
     assert java_hash(JFloat(2.5)) == 1075838976
     assert java_hash(JLong(1 << 40)) == 256 and java_hash(1 << 40) == 256
     assert java_hash(JLong(-5)) == 4
-    assert java_hash(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=1700000000123)) \
+    assert (
+        java_hash(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=1700000000123))
         == -807048720
+    )
     assert java_hash(JCharacter("c")) == 99
     assert java_hash(True) == 1231 and java_hash(None) == 0
     assert java_hash(object()) is None and java_hash(("a",)) is None
 
 
 def test_java_type_names() -> None:
-    assert [java_type_name(v) for v in (
-        None, True, JBoolean(0), 1, 2**40, 1.0, JFloat(1), "s", JCharacter("c"), b"", ("a",),
-        (1,), [], {}, JTreeMap(), set(), datetime.now(UTC), JShort(1), JByte(1), JDouble(1),
-    )] == [
-        "null", "java.lang.Boolean", "java.lang.Boolean", "java.lang.Integer", "java.lang.Long",
-        "java.lang.Double", "java.lang.Float", "java.lang.String", "java.lang.Character", "[B",
-        "[Ljava.lang.String;", "[Ljava.lang.Object;", "java.util.ArrayList", "java.util.HashMap",
-        "java.util.TreeMap", "java.util.HashSet", "java.util.Date", "java.lang.Short",
-        "java.lang.Byte", "java.lang.Double",
+    assert [
+        java_type_name(v)
+        for v in (
+            None,
+            True,
+            JBoolean(0),
+            1,
+            2**40,
+            1.0,
+            JFloat(1),
+            "s",
+            JCharacter("c"),
+            b"",
+            ("a",),
+            (1,),
+            [],
+            {},
+            JTreeMap(),
+            set(),
+            datetime.now(UTC),
+            JShort(1),
+            JByte(1),
+            JDouble(1),
+        )
+    ] == [
+        "null",
+        "java.lang.Boolean",
+        "java.lang.Boolean",
+        "java.lang.Integer",
+        "java.lang.Long",
+        "java.lang.Double",
+        "java.lang.Float",
+        "java.lang.String",
+        "java.lang.Character",
+        "[B",
+        "[Ljava.lang.String;",
+        "[Ljava.lang.Object;",
+        "java.util.ArrayList",
+        "java.util.HashMap",
+        "java.util.TreeMap",
+        "java.util.HashSet",
+        "java.util.Date",
+        "java.lang.Short",
+        "java.lang.Byte",
+        "java.lang.Double",
     ]
-    assert java_type_name(loads(A5_SESSION_MESSAGE)) == \
-        "org.apache.catalina.ha.session.SessionMessageImpl"
+    assert (
+        java_type_name(loads(A5_SESSION_MESSAGE))
+        == "org.apache.catalina.ha.session.SessionMessageImpl"
+    )
     assert java_type_name(JavaArray(array_desc("[I"), [1])) == "[I"
     with pytest.raises(TypeError):
         java_type_name(object())
@@ -512,23 +599,38 @@ def test_to_json() -> None:
     assert j == {
         "class": "org.apache.catalina.ha.session.SessionMessageImpl",
         "fields": {
-            "timestamp": 0, "mEvtType": 4, "serializationTimestamp": 0x18C2B3C4D5E,
-            "timestampSet": True, "mContextName": "localhost#/jw", "mSession": None,
-            "mSessionID": "GET-ALL", "uniqueId": "GET-ALL-localhost#/jw",
+            "timestamp": 0,
+            "mEvtType": 4,
+            "serializationTimestamp": 0x18C2B3C4D5E,
+            "timestampSet": True,
+            "mContextName": "localhost#/jw",
+            "mSession": None,
+            "mSessionID": "GET-ALL",
+            "uniqueId": "GET-ALL-localhost#/jw",
         },
     }
     json.dumps(j)
     cyc = loads(vector("cycle"))
     jc = to_json(cyc)
     assert jc[0]["fields"]["next"]["fields"]["next"] == {"cycle": "Gen$Node"}  # type: ignore[index]
-    mixed = {1: b"\x01\xff", "d": datetime(2020, 1, 2, 3, 4, 5, 6000, tzinfo=UTC),
-             "f": [math.nan, math.inf, -math.inf, JFloat(0.5)], "s": {"a"}}
-    assert to_json(mixed) == [[1, "01ff"], ["d", "2020-01-02T03:04:05.006Z"],
-                              ["f", ["NaN", "Infinity", "-Infinity", 0.5]], ["s", ["a"]]]
+    mixed = {
+        1: b"\x01\xff",
+        "d": datetime(2020, 1, 2, 3, 4, 5, 6000, tzinfo=UTC),
+        "f": [math.nan, math.inf, -math.inf, JFloat(0.5)],
+        "s": {"a"},
+    }
+    assert to_json(mixed) == [
+        [1, "01ff"],
+        ["d", "2020-01-02T03:04:05.006Z"],
+        ["f", ["NaN", "Infinity", "-Infinity", 0.5]],
+        ["s", ["a"]],
+    ]
     ext = to_json(loads(vector("ext")))
-    assert ext == {"class": "Gen$Ext", "fields": {},
-                   "external": [{"block": "000000070003657874"}, "obj",
-                                {"block": "0000000000000001"}, None]}
+    assert ext == {
+        "class": "Gen$Ext",
+        "fields": {},
+        "external": [{"block": "000000070003657874"}, "obj", {"block": "0000000000000001"}, None],
+    }
     exc = to_json(read_stream(vector("exception"))[2])
     assert exc["exception"]["class"] == "java.io.NotSerializableException"  # type: ignore[index]
     json.dumps(to_json(read_stream(vector("exception"))))

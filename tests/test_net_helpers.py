@@ -12,8 +12,7 @@ import trio
 
 from tribes.net.channel import Channel
 from tribes.net.receiver import Receiver
-from tribes.net.transport import frame_channel_data
-from tribes.wire import ChannelData, Member, new_unique_id
+from tribes.wire import ChannelData, Member, frame_channel_data, new_unique_id
 
 HOST_A = "127.0.0.11"
 HOST_B = "127.0.0.12"

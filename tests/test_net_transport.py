@@ -9,11 +9,16 @@ import pytest
 from tribes.net.transport import (
     format_event,
     format_peer,
-    frame_channel_data,
     log_event,
     patch_alive,
 )
-from tribes.wire import Member, decode_member, encode_channel_data, encode_package
+from tribes.wire import (
+    Member,
+    decode_member,
+    encode_channel_data,
+    encode_package,
+    frame_channel_data,
+)
 
 LOCAL = Member.at("127.0.0.11", 4000, bytes(15) + b"\x01", alive=100)
 

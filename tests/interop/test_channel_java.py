@@ -40,8 +40,8 @@ from tribes.config import MembershipConfig, NodeConfig, ReceiverConfig, StaticMe
 from tribes.messages.codec import ByteMessage, Message
 from tribes.net.node import Node, open_node
 from tribes.net.sender import RemoteProcessError, SendResult
-from tribes.net.transport import frame_channel_data, wall_clock_ms
-from tribes.wire import ACK, FAIL_ACK, ChannelData, Member, new_unique_id
+from tribes.net.transport import wall_clock_ms
+from tribes.wire import ACK, FAIL_ACK, ChannelData, Member, frame_channel_data, new_unique_id
 
 pytestmark = pytest.mark.interop
 

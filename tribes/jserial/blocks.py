@@ -48,7 +48,7 @@ class BlockReader:
 
     def _gather(self, n: int) -> bytes:
         """`n` bytes that continue past the current block into the following ones."""
-        parts = [self._buf[self._pos:]]
+        parts = [self._buf[self._pos :]]
         got = len(parts[0])
         items = self._items
         while got < n:
@@ -81,7 +81,7 @@ class BlockReader:
         if n < 0:
             raise SerializationError(f"negative length {n}")
         buf, off = self._take(n)
-        return buf[off:off + n]
+        return buf[off : off + n]
 
     read_fully = read_bytes
 
@@ -160,8 +160,9 @@ class BlockReader:
             raise SerializationError("end of data where an object was expected")
         item = self._items[self._index]
         if type(item) is BlockData:
-            raise SerializationError(f"block data (item {self._index}) where an object was "
-                                     "expected")
+            raise SerializationError(
+                f"block data (item {self._index}) where an object was expected"
+            )
         self._index += 1
         self._buf = b""
         self._pos = 0
@@ -203,7 +204,7 @@ class BlockWriter:
             return
         items = self._items
         for i in range(0, len(buf), MAX_BLOCK_SIZE):
-            items.append(BlockData(bytes(buf[i:i + MAX_BLOCK_SIZE])))
+            items.append(BlockData(bytes(buf[i : i + MAX_BLOCK_SIZE])))
         buf.clear()
 
     def _pack(self, st: struct.Struct, v: object, what: str) -> None:

@@ -144,18 +144,9 @@ def same_desc(a: AnyClassDesc | None, b: AnyClassDesc | None) -> bool:
         if a is None or b is None:
             return False
         if isinstance(a, ClassDesc) and isinstance(b, ClassDesc):
-            if (
-                a.name != b.name
-                or a.suid != b.suid
-                or a.flags != b.flags
-                or a.fields != b.fields
-            ):
+            if a.name != b.name or a.suid != b.suid or a.flags != b.flags or a.fields != b.fields:
                 return False
-        elif (
-            isinstance(a, ClassDesc)
-            or isinstance(b, ClassDesc)
-            or a.interfaces != b.interfaces
-        ):
+        elif isinstance(a, ClassDesc) or isinstance(b, ClassDesc) or a.interfaces != b.interfaces:
             return False
         # Annotations can hold arbitrary objects; only identical lists are "the same".
         if (a.annotations or b.annotations) and a.annotations is not b.annotations:

@@ -391,8 +391,9 @@ class _Reader:
         if tc == TC_REFERENCE:
             d = self.reference()
             if not isinstance(d, ClassDesc | ProxyClassDesc):
-                raise self.fail(f"reference to a {type(d).__name__} where a class descriptor "
-                                "was expected", pos)
+                raise self.fail(
+                    f"reference to a {type(d).__name__} where a class descriptor was expected", pos
+                )
             if self.building:
                 self.refs.append((_I4.unpack_from(data, pos + 1)[0] - BASE_WIRE_HANDLE, d))
             return d
@@ -425,7 +426,9 @@ class _Reader:
         # Keyed by the handle base and the class name bytes (u2 length + name): every span is at
         # least that long, so the key of a span is the same whatever follows it in the stream.
         entries = (
-            _DESC_CACHE.get((hbase, data[start:start + 2 + ((data[start] << 8) | data[start + 1])]))
+            _DESC_CACHE.get(
+                (hbase, data[start : start + 2 + ((data[start] << 8) | data[start + 1])])
+            )
             if start + 2 <= self.end
             else None
         )
@@ -444,7 +447,7 @@ class _Reader:
             # point at class descriptors, checked by identity when the entry is used.
             ext = tuple((h, o) for h, o in self.refs[mark:] if h < hbase)
             if all(isinstance(o, ClassDesc) for _, o in ext):
-                _remember(hbase, data[start:self.pos], self.handles[hbase:], desc, ext)
+                _remember(hbase, data[start : self.pos], self.handles[hbase:], desc, ext)
         if not self.building:
             self.refs.clear()
         self.nocache = self.nocache or saved_nocache
@@ -519,13 +522,14 @@ class _Reader:
             else:
                 raise self.fail(f"invalid field type code {tcode!r}", fpos)
         if flags & SC_SERIALIZABLE and flags & SC_EXTERNALIZABLE:
-            raise self.fail(f"class {name!r} is flagged both serializable and externalizable",
-                            start)
+            raise self.fail(
+                f"class {name!r} is flagged both serializable and externalizable", start
+            )
         if flags & SC_ENUM and (fields or suid != 0):
             raise self.fail(f"enum class {name!r} with fields or a serialVersionUID", start)
         desc = ClassDesc(name, suid, flags, tuple(fields), None, [])
         self.handles[h] = desc
-        if data[self.pos:self.pos + 1] == b"\x78":
+        if data[self.pos : self.pos + 1] == b"\x78":
             self.pos += 1
         else:
             self.nocache = True  # annotations may hold anything: never cache
@@ -597,8 +601,7 @@ class _Reader:
                 if st is None:
                     st = _STRUCTS[fmt] = struct.Struct(fmt)
             levels.append(
-                (d, st, tuple(pnames), tuple(chars), tuple(onames),
-                 bool(d.flags & SC_WRITE_METHOD))
+                (d, st, tuple(pnames), tuple(chars), tuple(onames), bool(d.flags & SC_WRITE_METHOD))
             )
         return levels
 
@@ -633,8 +636,11 @@ class _Reader:
             self.pending[h] = False
         if flags & SC_EXTERNALIZABLE:
             if not flags & SC_BLOCK_DATA:
-                raise self.fail(f"{desc.name}: externalizable data in stream protocol version 1 "
-                                "is not supported", dpos)
+                raise self.fail(
+                    f"{desc.name}: externalizable data in stream protocol version 1 "
+                    "is not supported",
+                    dpos,
+                )
             obj.external = self.annotations()
         elif flags & SC_SERIALIZABLE:
             levels = desc._rlayout
@@ -694,7 +700,7 @@ class _Reader:
         if et == "B":
             if n > left:
                 raise self.truncated()
-            b = self.data[pos:pos + n]
+            b = self.data[pos : pos + n]
             self.pos = pos + n
             if self.natural and desc._nat is not None and desc._nat[3] == "B":
                 result = _JBytes(b) if n <= 1 else b
@@ -713,8 +719,10 @@ class _Reader:
             for _ in range(n):
                 items.append(content())
             result = arr
-            if kind is not None and not self.pending.pop(h, True) and all(
-                x is None or isinstance(x, str) for x in items
+            if (
+                kind is not None
+                and not self.pending.pop(h, True)
+                and all(x is None or isinstance(x, str) for x in items)
             ):
                 result = _JTuple(items) if n == 0 else tuple(items)  # type: ignore[arg-type]
         else:
@@ -785,7 +793,7 @@ class _Reader:
                 try:
                     items.append(self.content())
                 except _Abort as a:
-                    items.append(JavaException(a.throwable, data[start:a.offset]))
+                    items.append(JavaException(a.throwable, data[start : a.offset]))
                     self.depth = 0
                     self.building = 0
                     self.refs.clear()
@@ -826,9 +834,7 @@ class _DescEntry:
         self.names = tuple(d.name for d in descs)
         self.depth = len(descs)
         self.max_fields = max(len(d.fields) for d in descs)
-        self.max_string = max(
-            (len(mutf8.encode(o)) for o in objs if isinstance(o, str)), default=0
-        )
+        self.max_string = max((len(mutf8.encode(o)) for o in objs if isinstance(o, str)), default=0)
 
 
 _DESC_CACHE: dict[tuple[int, bytes], list[_DescEntry]] = {}
@@ -848,7 +854,7 @@ def _remember(
     if _desc_cache_size >= _DESC_CACHE_MAX:
         _DESC_CACHE.clear()
         _desc_cache_size = 0
-    entries = _DESC_CACHE.setdefault((hbase, span[:2 + ((span[0] << 8) | span[1])]), [])
+    entries = _DESC_CACHE.setdefault((hbase, span[: 2 + ((span[0] << 8) | span[1])]), [])
     if len(entries) < _PER_KEY_MAX:
         entries.append(_DescEntry(span, objs, desc, ext))
         _desc_cache_size += 1
@@ -1022,8 +1028,13 @@ def _conv_linked_hash_map(obj: JavaObject) -> object:
         return _KEEP
     meta = m.java_meta
     assert meta is not None
-    m.java_meta = HashMeta(meta.load_factor, meta.threshold, meta.buckets, meta.size,
-                           bool(cds[1].values["accessOrder"]))
+    m.java_meta = HashMeta(
+        meta.load_factor,
+        meta.threshold,
+        meta.buckets,
+        meta.size,
+        bool(cds[1].values["accessOrder"]),
+    )
     return m
 
 
@@ -1142,7 +1153,7 @@ def _run(
         try:
             item = r.content()
         except _Abort as a:
-            item = JavaException(a.throwable, buf[start:a.offset])
+            item = JavaException(a.throwable, buf[start : a.offset])
         if r.pos != r.end:
             raise r.fail(f"{r.end - r.pos} bytes left after the object")
         return [item]

@@ -34,12 +34,12 @@ from dataclasses import replace
 import trio
 
 from ..errors import TribesError
-from ..wire.channel_data import ChannelData, new_unique_id
+from ..wire.channel_data import ChannelData, frame_channel_data, new_unique_id
 from ..wire.framing import DEFAULT_MAX_PACKAGE
 from ..wire.member import Member
 from .receiver import Receiver
 from .sender import FaultyHook, MemberKey, Sender, SendResult, reachable
-from .transport import describe, frame_channel_data, log_event, patch_alive, wall_clock_ms
+from .transport import describe, log_event, patch_alive, wall_clock_ms
 
 Listener = Callable[[ChannelData], Awaitable[None]]
 

@@ -40,11 +40,11 @@ from dataclasses import dataclass, field
 import trio
 
 from ..errors import ProtocolError, TribesError
-from ..wire.channel_data import new_unique_id
+from ..wire.channel_data import frame_channel_data, new_unique_id
 from ..wire.framing import ACK_DATA, FAIL_ACK_DATA, FrameDecoder
 from ..wire.member import Member
 from ..wire.probes import TCP_FAIL_DETECT
-from .transport import Connection, describe, frame_channel_data, log_event, open_connection
+from .transport import Connection, describe, log_event, open_connection
 from .transport import wall_clock_ms as _wall_clock_ms
 
 _USE_ACK = 0x2

@@ -1,4 +1,4 @@
-"""Small helpers shared by the trio transport shell: structured logging, sockets, frames.
+"""Small helpers shared by the trio transport shell: structured logging, sockets, members.
 
 `log_event` is the one logging entry point of the I/O layer: one line per event on the stdlib
 logger ``"tribes"``, ``event=NAME key=value ...``, with values quoted when they contain spaces.
@@ -11,13 +11,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import struct
 import time
 from collections.abc import Mapping
 
 import trio
-
-from ..wire.framing import END, START
 
 logger = logging.getLogger("tribes")
 
@@ -76,34 +73,6 @@ def wall_clock_ms() -> int:
 
 
 # --- frames -------------------------------------------------------------------------------------
-
-_HEAD = struct.Struct(">7siiqi")  # START, package length, options, timestamp, uniqueId length
-_INT = struct.Struct(">i")
-
-
-def frame_channel_data(
-    options: int,
-    timestamp: int,
-    unique_id: bytes,
-    member_bytes: bytes,
-    message: bytes | bytearray | memoryview,
-) -> bytes:
-    """`encode_package(encode_channel_data(...))` with one copy of the payload instead of two."""
-    u = len(unique_id)
-    a = len(member_bytes)
-    m = len(message)
-    return b"".join(
-        (
-            _HEAD.pack(START, 24 + u + a + m, options, timestamp, u),
-            unique_id,
-            _INT.pack(a),
-            member_bytes,
-            _INT.pack(m),
-            message,
-            END,
-        )
-    )
-
 
 #: Offset of the int64 `alive` field inside MemberImpl bytes (after TRIBES-B\x01\x00 + int32).
 ALIVE_OFFSET = 14

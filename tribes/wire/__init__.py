@@ -1,6 +1,12 @@
 """Sans-io Tribes wire format: packages, acks, ChannelData, MemberImpl, option flags."""
 
-from .channel_data import ChannelData, decode_channel_data, encode_channel_data, new_unique_id
+from .channel_data import (
+    ChannelData,
+    decode_channel_data,
+    encode_channel_data,
+    frame_channel_data,
+    new_unique_id,
+)
 from .framing import (
     ACK,
     ACK_DATA,
@@ -40,6 +46,7 @@ __all__ = [
     "encode_member",
     "encode_package",
     "format_unique_id",
+    "frame_channel_data",
     "new_unique_id",
     "option_names",
     "parse_send_options",
