@@ -454,6 +454,31 @@ def test_fast_paths_take_the_benchmark_message() -> None:
     assert check_delta_decode(payload) is not None
 
 
+def test_booleans_written_and_read_in_place() -> None:
+    """ISNEW's Boolean (in every 10.1 request's delta) is written and read by the fast paths,
+    and the generic writer / reader take over its descriptor for a later value."""
+    cases: list[list[Any]] = [
+        [False, "v"],
+        [True, False, True, False],
+        [False, JInteger(5), True, JBoolean(True), [False, True]],
+        [JInteger(5), False, True],
+        ["s", True, "s", JLong(1), False],
+    ]
+    for case in cases:
+        acts = [DeltaAction(2, 0, f"n{i}", v) for i, v in enumerate(case)]
+        data = check_delta_encode(DeltaRequest("S", False, acts))
+        assert data is not None
+        assert check_delta_decode(data) is not None
+    # Odd streams: the Boolean descriptor referenced where a value is due, a value byte of 2.
+    req = DeltaRequest("S", False, [DeltaAction(2, 0, "a", False), DeltaAction(0, 0, "b", "x")])
+    wire = req.encode_generic()
+    assert check_delta_decode(wire) is not None
+    i = wire.rindex(b"t\x00\x01x")
+    check_delta_decode(wire[:i] + struct.pack(">Bi", 0x71, 0x7E0000))
+    j = wire.index(b"xp\x00") + 2
+    assert check_delta_decode(wire[:j] + b"\x02" + wire[j + 1 :]) is None
+
+
 def test_cached_records_follow_type_and_action() -> None:
     """The per-name record caches (written and read) never serve another type or action, nor
     an int-like type or action the generic writer treats differently."""

@@ -36,7 +36,15 @@ import struct
 from collections.abc import Callable
 from typing import Any, Final
 
-from ..jserial import DEFAULT_LIMITS, ClassData, JavaObject, Limits, ObjectWriter, mutf8
+from ..jserial import (
+    DEFAULT_LIMITS,
+    ClassData,
+    ClassDesc,
+    JavaObject,
+    Limits,
+    ObjectWriter,
+    mutf8,
+)
 from ..jserial.constants import (
     BASE_WIRE_HANDLE,
     MAX_BLOCK_SIZE,
@@ -47,6 +55,7 @@ from ..jserial.constants import (
     TC_EXCEPTION,
     TC_LONGSTRING,
     TC_NULL,
+    TC_OBJECT,
     TC_REFERENCE,
     TC_RESET,
     TC_STRING,
@@ -301,6 +310,34 @@ def decode_session_message[A](data: bytes, limits: Limits, make: Callable[..., A
 
 
 # --------------------------------------------------------------------------------------------
+# java.lang.Boolean (every Tomcat 10.1 request's delta carries ISNEW = false)
+
+
+def _boolean_template() -> tuple[bytes, ClassDesc, object]:
+    """A Boolean written with its class descriptor, without the value byte, and the descriptor
+    objects the generic writer and reader hold in their handle tables for it.  The descriptor
+    names no other object (a primitive field), so these bytes are the same wherever it comes."""
+    w = ObjectWriter()
+    w.write_object(False)
+    data = w.getvalue()
+    assert len(w._objs) == 2 and data.endswith(b"xp\x00"), data  # descriptor, then the object
+    r = _Reader(data, DEFAULT_LIMITS, None, True)
+    r.pos = len(STREAM_HEADER)
+    assert r.content() is False and len(r.handles) == 2
+    desc = w._objs[0]
+    assert isinstance(desc, ClassDesc)
+    return data[len(STREAM_HEADER) : -1], desc, r.handles[0]
+
+
+#: TC_OBJECT and the Boolean descriptor, new in the stream (the value byte follows), and that
+#: descriptor as the generic writer / reader have it.
+_BOOLEAN_NEW, _BOOLEAN_WDESC, _BOOLEAN_RDESC = _boolean_template()
+_BOOLEAN_NAME: Final = "java.lang.Boolean"
+#: TC_OBJECT and a back reference to the Boolean descriptor: the value byte follows.
+_BOOLEAN_AGAIN: Final = struct.Struct(">BBi")
+
+
+# --------------------------------------------------------------------------------------------
 # DeltaRequest, written
 
 
@@ -378,6 +415,7 @@ def encode_delta(session_id: str, record_all: bool, actions: list[Any]) -> bytes
         handles: dict[int, int] = {}
         objs: list[object] = []
         w: ObjectWriter | None = None
+        boolean_desc = -1  # the handle of the Boolean descriptor once written here
         # Block data not yet written: the stream head, then actions without a value.
         buf = bytearray(_utf(session_id))
         buf.append(1 if record_all else 0)
@@ -423,12 +461,34 @@ def encode_delta(session_id: str, record_all: bool, actions: list[Any]) -> bytes
                 else:
                     out += _LONG_STRING_HEAD.pack(TC_LONGSTRING, len(vb))
                 out += vb
+            elif type(value) is bool and w is None:
+                # Written here as the generic writer does (descriptor handle, then the
+                # object's).  True and False are singletons: one handle each.
+                vid = id(value)
+                h = handles.get(vid)
+                if h is not None:
+                    out += _REF.pack(TC_REFERENCE, h + BASE_WIRE_HANDLE)
+                    continue
+                if boolean_desc < 0:
+                    boolean_desc = len(objs)
+                    handles[id(_BOOLEAN_WDESC)] = boolean_desc
+                    objs.append(_BOOLEAN_WDESC)
+                    out += _BOOLEAN_NEW
+                else:
+                    out += _BOOLEAN_AGAIN.pack(
+                        TC_OBJECT, TC_REFERENCE, boolean_desc + BASE_WIRE_HANDLE
+                    )
+                handles[vid] = len(objs)
+                objs.append(value)
+                out.append(value)
             else:
                 if w is None:
                     w = ObjectWriter()
                     w._out = out
                     w._handles = handles
                     w._objs = objs
+                    if boolean_desc >= 0:
+                        w._descs[_BOOLEAN_NAME] = [(_BOOLEAN_WDESC, boolean_desc)]
                 w.write_object(value)
                 handles = w._handles
                 objs = w._objs
@@ -471,6 +531,15 @@ def _block_run(data: bytes, pos: int, end: int, max_block: int) -> tuple[bytes, 
             first = chunk
         pos = stop
     return (first if parts is None else b"".join(parts)), pos
+
+
+def _boolean_head(buf: bytes, pos: int, desc: int) -> int:
+    """The length of a Boolean's head (TC_OBJECT and its descriptor: new if `desc` < 0, else
+    a reference to handle `desc`) at `pos`, or 0 if something else is there."""
+    if desc < 0:
+        return len(_BOOLEAN_NEW) if buf.startswith(_BOOLEAN_NEW, pos) else 0
+    head = _BOOLEAN_AGAIN.pack(TC_OBJECT, TC_REFERENCE, desc + BASE_WIRE_HANDLE)
+    return len(head) if buf.startswith(head, pos) else 0
 
 
 #: Type codes that may not start a value at the top level of a DeltaRequest stream (block
@@ -550,6 +619,7 @@ def decode_delta[A](
         # value by a generic reader working on the same table.
         handles: list[object] = []
         reader: _Reader | None = None
+        boolean_desc = -1  # the handle of the Boolean descriptor once read here
         head = _ACTION_HEAD.unpack_from
         records = _RECORDS
         for _ in range(count):
@@ -607,9 +677,26 @@ def decode_delta[A](
                 if not 0 <= h < len(handles):
                     return None
                 value = handles[h]
-                if value is None:
+                if value is None or value is _BOOLEAN_RDESC:
                     return None
                 pos += 5
+            elif (
+                tc == TC_OBJECT
+                and reader is None
+                and limits is DEFAULT_LIMITS
+                and (k := _boolean_head(buf, pos, boolean_desc))
+            ):
+                # A Boolean, its descriptor new (then at handle `boolean_desc`) or referenced.
+                if boolean_desc < 0:
+                    boolean_desc = len(handles)
+                    handles.append(_BOOLEAN_RDESC)
+                pos += k
+                flag = buf[pos]
+                if flag > 1 or len(handles) >= max_handles:
+                    return None
+                value = flag == 1
+                handles.append(value)
+                pos += 1
             else:
                 if tc in (TC_BLOCKDATA, TC_BLOCKDATALONG):
                     # Empty records may separate the block data from the value.

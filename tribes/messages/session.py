@@ -77,11 +77,12 @@ EVENT_STRINGS = {
 }
 
 
+_EVENT_NAMES: Final = {int(e): e.name for e in Event}
+
+
 def event_name(event: int) -> str:
-    try:
-        return Event(event).name
-    except ValueError:
-        return f"EVT_UNKNOWN_{event}"
+    """The EVT_* name (a dict lookup: counters are keyed by it for every message)."""
+    return _EVENT_NAMES.get(event) or f"EVT_UNKNOWN_{event}"
 
 
 @dataclass(slots=True)
@@ -205,7 +206,7 @@ class DeltaRequest:
 
     def add(self, type_: int, action: int, name: str, value: object = None) -> None:
         """Record an action as DeltaRequest.addAction does (same name, any type: replaced)."""
-        if not self.record_all_actions:
+        if self.actions and not self.record_all_actions:
             self.actions = [a for a in self.actions if a.name != name]
         self.actions.append(DeltaAction(type_, action, name, value))
 

@@ -71,6 +71,8 @@ _TYPED: tuple[type, ...] = (
     JavaArray,
     JavaEnum,
 )
+#: Kept as they are by `to_java` (one tuple, not built per call).
+_KEPT: tuple[type, ...] = (*_TYPED, bool, str)
 
 
 def _ranged(
@@ -188,10 +190,10 @@ def to_java(value: object, java_type: str | None = None) -> object:
         except KeyError:
             raise ValueError(f"unsupported Java type {java_type!r}") from None
         return convert(value)
+    if type(value) is str or isinstance(value, _KEPT):  # (str: the usual attribute value)
+        return value
     if value is None:
         raise TypeError("None has no Java value here (remove the attribute instead)")
-    if isinstance(value, (*_TYPED, bool, str)):
-        return value
     if isinstance(value, datetime):
         return _date(value)
     if isinstance(value, int):
