@@ -36,6 +36,7 @@ from tribes.messages.session import (
     encode_sessions,
 )
 from tribes.session import Session, SessionListener, TransferState
+from tribes.session.manager import FILL_STEP, decode_session_data
 
 
 def master_with_sessions(c: Cluster, n: int, version: int = 10, **config: object) -> Node:
@@ -530,3 +531,39 @@ def test_boxes_written_from_plain_ints_are_the_boxes_bytes() -> None:
             fast.write_object("after")  # the handle numbers go on alike
             boxed.write_object("after")
         assert fast.getvalue() == boxed.getvalue()
+
+
+def test_deferred_pages_and_stepwise_install_give_the_same_transfer() -> None:
+    """What the replicator does to keep its event loop running: the master's page is encoded
+    by `Send.fill` in steps of FILL_STEP sessions (same bytes as encoded at once), the joiner
+    installs the decoded sessions in steps; a DELTA arriving between steps is queued and
+    applied after TRANSFERCOMPLETE (stateTimestampDrop: it is newer than the state)."""
+    n = 2 * FILL_STEP + 500
+    c = Cluster()
+    a = master_with_sessions(c, n)
+    b = c.node("b")
+    b.jw.start(c.tick(1))
+    (get_all,) = c.outgoing(b)
+    a.jw.defer_pages = True
+    a.jw.receive(get_all.message, b.member, c.tick(1))
+    page, done = a.jw.take_outgoing()
+    assert page.fill is not None and page.message.payload is None
+    assert sum(1 for _ in page.fill) == 3  # one step per FILL_STEP sessions
+    assert page.message.payload == a.jw._encode_page(list(a.jw.sessions.values()), 10)
+
+    s = a.jw.find_session(next(iter(a.jw.sessions)), c.tick(1))
+    assert s is not None
+    s.set("late", "yes")
+    a.jw.request_completed(s, c.tick(1))
+    (delta,) = a.jw.take_outgoing()
+    states = decode_session_data(page.message.payload)
+    steps = b.jw.receive_session_data(page.message, states, a.member, c.tick(1))
+    next(steps)
+    assert 0 < len(b.jw) < n
+    b.jw.receive(delta.message, a.member, c.tick(1))  # between two steps: queued
+    assert sum(1 for _ in steps) == 1 and len(b.jw) == n  # 3 steps, 2 yields between
+    assert "late" not in b.jw.find(s.id)  # type: ignore[operator]
+    b.jw.receive(done.message, a.member, c.tick(1))
+    assert b.jw.transfer_state is TransferState.TRANSFERRED
+    assert b.jw.find(s.id)["late"] == "yes"  # type: ignore[index]
+    assert b.jw.counters["received.EVT_ALL_SESSION_DATA"] == 1

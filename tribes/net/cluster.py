@@ -13,8 +13,9 @@ It wires three existing pieces and adds nothing of their logic:
   ``<host>#<path>`` (or the bare path without `prefix_host`), speaking the Tomcat line
   `config.tomcat_version`, and writing full sessions in each asking member's layout
   (`Node.version_of`);
-* a message listener handing every SessionMessage to `SessionReplicator.on_message` before the
-  node ACKs it (so an ALL_SESSION_DATA is applied before its SYNC_ACK, as Tomcat does).
+* a message listener handing every SessionMessage to `SessionReplicator.receive` before the
+  node ACKs it (so an ALL_SESSION_DATA is applied before its SYNC_ACK, as Tomcat does; a large
+  one without blocking the event loop).
 
 Start: the node starts (MSG_START exchange), then every context is registered and started at
 once (GET_ALL_SESSIONS to the oldest member), and `open_cluster` returns when every transfer has
@@ -289,7 +290,7 @@ class Cluster:
             return
         get_all = message.event == Event.EVT_GET_ALL_SESSIONS
         manager = self.sessions.registry.get(message.context_name or "") if get_all else None
-        self.sessions.on_message(message, cd.member)
+        await self.sessions.receive(message, cd.member)
         if manager is not None and message.context_name is not None:
             serving = _Serving(trio.current_time())
             if manager.transfer_done:  # answered now (not queued behind our own transfer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final
@@ -47,6 +48,10 @@ class Send:
     (the sender of a GET_ALL_SESSIONS, the oldest member). Sends that share a `lane` must go
     out in order (each one after the previous one was acknowledged); `delay_ms` is a pause
     before this send (`sendAllSessionsWaitTime` between state-transfer pages).
+
+    `fill`: a deferred payload (a state-transfer page, ~1 s of CPU for 100,000 sessions): steps
+    that encode it, the last one setting `message.payload`. An event-loop adapter runs them in
+    the lane, yielding to its loop between steps; `ready()` runs them at once.
     """
 
     message: SessionMessage
@@ -54,6 +59,14 @@ class Send:
     options: int
     lane: object = None
     delay_ms: int = 0
+    fill: Iterator[None] | None = None
+
+    def ready(self) -> Send:
+        """Produce a deferred payload now (a no-op when there is none or it is done)."""
+        if self.fill is not None:
+            for _ in self.fill:
+                pass
+        return self
 
 
 class TransferState(Enum):

@@ -66,7 +66,7 @@ import gc
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -123,6 +123,9 @@ QUEUED_EVENTS = frozenset(
         Event.EVT_CHANGE_SESSION_ID,
     }
 )
+
+#: Sessions encoded / installed per step of a state transfer (an event loop runs in between).
+FILL_STEP = 1000
 
 #: The fixed sessionID / uniqueId strings of the state-transfer messages (TRIBES.md §8.3).
 GET_ALL_ID = "GET-ALL"
@@ -223,6 +226,13 @@ def _bulk() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def decode_session_data(payload: bytes) -> list[SessionState]:
+    """The sessions of an ALL_SESSION_DATA payload (GC paused, see `_bulk`): a pure function
+    of the bytes, which an adapter may run in a worker thread."""
+    with _bulk():
+        return decode_sessions(payload)
 
 
 def _changed_at(message: SessionMessage, now: int) -> int:
@@ -326,6 +336,9 @@ class SessionManager:
         self._sessions: dict[str, Session] = {}
         self._listeners: list[SessionListener] = []
         self._outbox: list[Send] = []
+        #: Leave the ALL_SESSION_DATA pages we answer with to be encoded by whoever sends them
+        #: (`Send.fill`, run in steps by an event-loop adapter); False: encoded when asked.
+        self.defer_pages = False
         #: "sent.EVT_*", "received.EVT_*", "dropped.<why>", "errors", ... (statistics).
         self.counters: Counter[str] = Counter()
 
@@ -382,6 +395,8 @@ class SessionManager:
 
     def fire(self, event: str, *args: object) -> None:
         """Call `event` on every listener (reverse order for session_destroyed, as Tomcat)."""
+        if not self._listeners:  # (the usual case, on every attribute change)
+            return
         listeners = self._listeners[::-1] if event == "session_destroyed" else self._listeners
         for listener in list(listeners):
             try:
@@ -632,56 +647,84 @@ class SessionManager:
         try:
             handler(self, message, sender, now)
         except Exception:
-            self.counters["errors"] += 1
-            log.exception(
-                "%s: cannot process %s for %s",
-                self.name,
-                event_name(message.event),
-                message.session_id,
-            )
+            self._failed(message)
+
+    def _failed(self, message: SessionMessage) -> None:
+        """A received message whose processing raised: counted and logged, not propagated."""
+        self.counters["errors"] += 1
+        log.exception(
+            "%s: cannot process %s for %s", self.name, event_name(message.event), message.session_id
+        )
 
     def _on_get_all(self, message: SessionMessage, sender: object, now: int) -> None:
         """handleGET_ALL_SESSIONS: every session in pages (options 6), then TRANSFERCOMPLETE."""
-        snapshot = list(self._sessions.values())
-        cfg = self.config
-        if cfg.send_all_sessions:
-            pages = [snapshot]
-        else:
-            size = cfg.send_all_sessions_size
-            pages = [snapshot[i : i + size] for i in range(0, len(snapshot), size)]
-        layout = self._layout_for(sender)
-        lane = object()
-        for i, page in enumerate(pages):
-            payload = self._encode_page(page, layout)
-            msg = self._message(
-                Event.EVT_ALL_SESSION_DATA,
-                SESSION_STATE_ID,
-                f"SESSION-STATE-{self.name}",
-                now,
-                payload,
-            )
-            delay = cfg.send_all_sessions_wait_time if i > 0 else 0
-            self._emit(Send(msg, sender, OPTIONS_SYNC_ACK, lane=lane, delay_ms=max(delay, 0)))
+        lane = self._emit_pages(list(self._sessions.values()), sender, SESSION_STATE_ID, now)
         done = self._message(
             Event.EVT_ALL_SESSION_TRANSFERCOMPLETE, TRANSFERRED_ID, TRANSFERRED_ID + self.name, now
         )
-        self._emit(Send(done, sender, cfg.channel_send_options, lane=lane))
+        self._emit(Send(done, sender, self.config.channel_send_options, lane=lane))
+
+    def _emit_pages(
+        self, sessions: list[Session], dest: object, unique_id: str, now: int
+    ) -> object:
+        """`sessions` to `dest` as EVT_ALL_SESSION_DATA pages (options 6, one page with
+        `send_all_sessions`, `sendAllSessionsWaitTime` between pages) in a new lane, returned.
+        Each page is encoded by its `Send.fill`: when sent with `defer_pages`, else at once."""
+        cfg = self.config
+        if cfg.send_all_sessions:
+            pages = [sessions]
+        else:
+            size = cfg.send_all_sessions_size
+            pages = [sessions[i : i + size] for i in range(0, len(sessions), size)]
+        layout = self._layout_for(dest)
+        lane = object()
+        for i, page in enumerate(pages):
+            msg = self._message(
+                Event.EVT_ALL_SESSION_DATA, SESSION_STATE_ID, f"{unique_id}-{self.name}", now
+            )
+            delay = max(cfg.send_all_sessions_wait_time, 0) if i else 0
+            fill = self._fill_page(msg, page, layout)
+            send = Send(msg, dest, OPTIONS_SYNC_ACK, lane=lane, delay_ms=delay, fill=fill)
+            self._emit(send if self.defer_pages else send.ready())
+        return lane
 
     def _layout_for(self, member: object) -> int:
         """The DeltaSession layout `member` reads (its Tomcat line, when the node knows it)."""
         asked = self._peer_version(member) if self._peer_version is not None else None
         return wire_line(asked) if asked else self.wire_version
 
+    def _fill_page(
+        self, message: SessionMessage, sessions: Sequence[Session], layout: int
+    ) -> Iterator[None]:
+        """`Send.fill` of an ALL_SESSION_DATA page. Each session is written as it is when its
+        step runs, as Tomcat's sendSessions writes live sessions while requests go on (a change
+        made meanwhile also reaches the joiner as a message newer than the state: applied
+        after it)."""
+        message.payload = yield from self._page_steps(sessions, layout)
+
     def _encode_page(self, sessions: Sequence[Session], layout: int) -> bytes:
-        """The ALL_SESSION_DATA payload of `sessions`, each written straight from the session;
-        leaving out what cannot be serialized (as writeObjectData skips a NotSerializable
-        attribute) so a GET_ALL_SESSIONS is always answered."""
+        """`_page_steps` at once."""
+        steps = self._page_steps(sessions, layout)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                payload: bytes = done.value
+                return payload
+
+    def _page_steps(self, sessions: Sequence[Session], layout: int) -> Generator[None, None, bytes]:
+        """The ALL_SESSION_DATA payload of `sessions`, each written straight from the session,
+        in steps of `FILL_STEP` sessions (GC paused within a step only); leaving out what
+        cannot be serialized (as writeObjectData skips a NotSerializable attribute) so a
+        GET_ALL_SESSIONS is always answered."""
         try:
-            with _bulk():
-                enc = SessionsEncoder(len(sessions), layout)
-                for s in sessions:
-                    enc.add(s, *s._wire_record(layout))
-                return enc.getvalue()
+            enc = SessionsEncoder(len(sessions), layout)
+            for i in range(0, len(sessions), FILL_STEP):
+                with _bulk():
+                    for s in sessions[i : i + FILL_STEP]:
+                        enc.add(s, *s._wire_record(layout))
+                yield
+            return enc.getvalue()
         except Exception:
             log.exception("%s: a session cannot be serialized; leaving out what fails", self.name)
         states = [s._to_state(layout) for s in sessions]
@@ -697,19 +740,47 @@ class SessionManager:
         return encode_sessions([s for s in states if _serializable_state(s, layout)], layout)
 
     def _on_all_session_data(self, message: SessionMessage, sender: object, now: int) -> None:
-        """handleALL_SESSION_DATA. During our start-up transfer: add (or replace) every session
-        as a backup, as Tomcat does. Otherwise (a catch-up answer, a push): merge."""
-        if message.payload is None:
-            return
-        with _bulk():
-            states = decode_sessions(message.payload)
-            if not self.transfer_done:
-                for state in states:
+        """handleALL_SESSION_DATA at once (`receive_session_data` does it in steps)."""
+        if message.payload is not None:
+            states = decode_session_data(message.payload)
+            for _ in self._session_data_steps(message, states, sender, now):
+                pass
+
+    def receive_session_data(
+        self,
+        message: SessionMessage,
+        states: list[SessionState],
+        sender: object,
+        now: int | None = None,
+    ) -> Iterator[None]:
+        """`receive` of an EVT_ALL_SESSION_DATA whose payload the caller decoded
+        (`decode_session_data`, e.g. in a worker thread), in steps: the sessions of our
+        start-up transfer are installed `FILL_STEP` at a time, and an event loop may run
+        between steps (session events arriving meanwhile are queued as usual). Exhaust it
+        before acknowledging the message."""
+        now = self.now(now)
+        self.counters["received.EVT_ALL_SESSION_DATA"] += 1
+        try:
+            yield from self._session_data_steps(message, states, sender, now)
+        except Exception:
+            self._failed(message)
+
+    def _session_data_steps(
+        self, message: SessionMessage, states: list[SessionState], sender: object, now: int
+    ) -> Iterator[None]:
+        """handleALL_SESSION_DATA. During our start-up transfer (as it stands at the first
+        step): add (or replace) every session as a backup, as Tomcat does. Otherwise (a
+        catch-up answer, a push): merge, in one step."""
+        if not self.transfer_done:
+            with _bulk():  # across the steps: each collection in between would be a full one
+                for i, state in enumerate(states):
+                    if i and not i % FILL_STEP:
+                        yield
                     if state.id in self._sessions:
                         self.counters["replaced"] += 1
                         log.warning("%s: state transfer replaces session %s", self.name, state.id)
                     self._install(state, now)
-                return
+            return
         pushed = (message.unique_id or "").startswith(PUSH_ID)
         record = None if pushed else self._catch_ups.get(member_key(sender))
         if record is not None:
@@ -927,17 +998,7 @@ class SessionManager:
         ]
         if not sessions:
             return 0
-        layout = self._layout_for(record.member)
-        cfg = self.config
-        size = len(sessions) if cfg.send_all_sessions else cfg.send_all_sessions_size
-        lane = object()
-        for i in range(0, len(sessions), size):
-            payload = self._encode_page(sessions[i : i + size], layout)
-            msg = self._message(
-                Event.EVT_ALL_SESSION_DATA, SESSION_STATE_ID, f"{PUSH_ID}-{self.name}", now, payload
-            )
-            delay = max(cfg.send_all_sessions_wait_time, 0) if i else 0
-            self._emit(Send(msg, record.member, OPTIONS_SYNC_ACK, lane=lane, delay_ms=delay))
+        self._emit_pages(sessions, record.member, PUSH_ID, now)
         self.counters["pushed.sessions"] += len(sessions)
         return len(sessions)
 
@@ -1192,8 +1253,9 @@ class SessionManager:
         if self._sessions.get(sid) is not session:
             return None  # invalidated meanwhile
         msg = None
-        if session.dirty:
-            delta = session._take_delta()
+        delta = session._delta
+        if delta is not None and delta.actions:  # session.dirty; then session._take_delta()
+            session._delta = None
             try:
                 payload = delta.encode()
             except Exception:
@@ -1201,7 +1263,7 @@ class SessionManager:
                 log.exception("%s: cannot serialize the delta of %s; changes lost", self.name, sid)
                 return None
             msg = SessionMessage(
-                Event.EVT_SESSION_DELTA, self.name, sid, f"{sid}-{now}", payload=payload
+                Event.EVT_SESSION_DELTA, self.name, sid, f"{sid}-{now}", now, True, payload
             )
         if msg is None and not expires and not session._primary:
             msg = SessionMessage(Event.EVT_SESSION_ACCESSED, self.name, sid, f"{sid}-{now}")

@@ -34,8 +34,11 @@ class SessionRegistry:
         host: str | None = "localhost",
         config: ManagerConfig | None = None,
         peer_version: Callable[[Any], int | None] | None = None,
+        defer_pages: bool = False,
     ) -> None:
         self.tomcat_version = tomcat_version
+        #: `SessionManager.defer_pages` of every manager added: the adapter runs `Send.fill`.
+        self.defer_pages = defer_pages
         self._peer_version = peer_version
         self.host = host
         #: Default configuration of the managers `add_context` creates; its
@@ -76,6 +79,7 @@ class SessionRegistry:
     def add(self, manager: SessionManager) -> None:
         if manager.name in self._managers:
             raise ValueError(f"a manager named {manager.name!r} is already registered")
+        manager.defer_pages = self.defer_pages
         self._managers[manager.name] = manager
 
     def remove(self, name: str) -> SessionManager | None:
