@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tests.javagen import Vector
 from tests.test_jserial_props import texts, values
-from tribes.errors import ProtocolError
+from tribes.errors import LimitExceeded, ProtocolError
 from tribes.jserial import (
     DEFAULT_LIMITS,
     BlockData,
@@ -46,7 +46,7 @@ from tribes.messages import (
     fast,
 )
 from tribes.messages.classes import OUTER_CLASSES, SESSION_MESSAGE_IMPL
-from tribes.messages.codec import from_java
+from tribes.messages.codec import from_java, package_limits
 from tribes.messages.session import MAX_ACTIONS, session_message_to_java
 
 # --------------------------------------------------------------------------------------------
@@ -593,3 +593,17 @@ def test_single_values(value: Any) -> None:
     except ProtocolError:
         return
     assert check_delta_decode(wire) is not None
+
+
+def test_a_package_sized_session_body_decodes_within_the_package_limits() -> None:
+    """A 100k-session ALL_SESSION_DATA carries a ~22 MB byte[]: over the generic 16 MiB array
+    cap, within a package the receiver accepts (it was silently dropped before)."""
+    body = bytes(17 << 20)
+    msg = SessionMessage(12, "localhost#/jw", None, "u-1", 1, True, body)
+    payload = encode_payload(msg)
+    with pytest.raises(LimitExceeded):
+        decode_payload(payload, 6, limits=DEFAULT_LIMITS)
+    decoded = decode_payload(payload, 6)
+    assert isinstance(decoded, SessionMessage) and decoded.payload == body
+    small = package_limits(1 << 20)
+    assert small.max_array_length == DEFAULT_LIMITS.max_array_length  # never below the default

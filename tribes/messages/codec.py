@@ -7,9 +7,10 @@ Java value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..jserial import DEFAULT_LIMITS, JavaObject, Limits, dumps, loads
+from ..wire.framing import DEFAULT_MAX_PACKAGE
 from ..wire.options import SendOptions
 from ..wire.probes import TCP_FAIL_DETECT, TCP_PING_DATA
 from .classes import (
@@ -64,8 +65,24 @@ Message = (
 )
 
 
+def package_limits(max_package: int) -> Limits:
+    """Decoding limits for the payload of a package of up to `max_package` bytes: one byte[]
+    (the body of an ALL_SESSION_DATA: 22 MB for 100k sessions) may be nearly that large. This
+    stays bounded by what arrived: the reader allocates no array the input cannot fill."""
+    d = DEFAULT_LIMITS
+    return replace(
+        d,
+        max_array_length=max(d.max_array_length, max_package),
+        max_total_bytes=max(d.max_total_bytes, max_package),
+    )
+
+
+#: `package_limits` of the default receiver `max_package`.
+PACKAGE_LIMITS = package_limits(DEFAULT_MAX_PACKAGE)
+
+
 def decode_payload(
-    payload: bytes, options: int, *, strict: bool = True, limits: Limits = DEFAULT_LIMITS
+    payload: bytes, options: int, *, strict: bool = True, limits: Limits = PACKAGE_LIMITS
 ) -> Message:
     """Interpret a ChannelData payload. `strict` restricts the outer graph to known classes
     (as a node does); the decode tool passes False to see everything."""

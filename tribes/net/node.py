@@ -63,6 +63,7 @@ from ..messages.codec import (
     TcpPing,
     decode_payload,
     encode_payload,
+    package_limits,
 )
 from ..messages.membership import MemberMessage
 from ..messages.rpc import ALL_REPLY, NoRpcChannelReply, RpcMessage
@@ -99,6 +100,8 @@ class Node:
         self.forced_interval = (
             ping.interval if fd.enabled and ping.enabled and ping.use_thread else None
         )
+        #: What a received payload may hold: as much as the largest package we accept.
+        self._limits = package_limits(config.receiver.max_package)
         local = config.local_member()
         if channel is None:
             r, s, d = config.receiver, config.sender, config.dispatch
@@ -587,7 +590,7 @@ class Node:
 
     async def _on_channel_data(self, cd: ChannelData) -> None:
         try:
-            msg = decode_payload(cd.message, cd.options)
+            msg = decode_payload(cd.message, cd.options, limits=self._limits)
         except ProtocolError as e:
             # GroupChannel: "Unable to deserialize message", dropped (a SYNC_ACK is still ACKed).
             self._log(
