@@ -261,18 +261,22 @@ class Sender:
         want_ack = bool(options & _USE_ACK)
         deadline = trio.current_time() + self.timeout
         result = SendResult()
-        unique: dict[MemberKey, Member] = {}
-        for m in members:
-            unique.setdefault(m.key, m)
-        if len(unique) == 1:
-            (member,) = unique.values()
-            await self._send_collect(member, frame, want_ack, deadline, result)
-        elif unique:
-            async with trio.open_nursery() as nursery:
-                for member in unique.values():
-                    nursery.start_soon(
-                        self._send_collect, member, frame, want_ack, deadline, result
-                    )
+        if isinstance(members, list) and len(members) == 1:  # the usual case: no dedup, no task
+            member = members[0]
+            self._record(result, member, await self._send_one(member, frame, want_ack, deadline))
+        else:
+            unique: dict[MemberKey, Member] = {}
+            for m in members:
+                unique.setdefault(m.key, m)
+            if len(unique) == 1:
+                (member,) = unique.values()
+                await self._send_collect(member, frame, want_ack, deadline, result)
+            elif unique:
+                async with trio.open_nursery() as nursery:
+                    for member in unique.values():
+                        nursery.start_soon(
+                            self._send_collect, member, frame, want_ack, deadline, result
+                        )
         for member, exc in result.faulty.items():
             self._report_faulty(member, exc)
         return result
@@ -280,16 +284,18 @@ class Sender:
     async def _send_collect(
         self, member: Member, frame: bytes, want_ack: bool, deadline: float, result: SendResult
     ) -> None:
-        try:
-            await self._send_one(member, frame, want_ack, deadline)
-        except Exception as e:
-            result.faulty[member] = e
-            state = self._states.get(member.key, 0)
-            self._states[member.key] = min(state + 1, 2)
-        else:
+        self._record(result, member, await self._send_one(member, frame, want_ack, deadline))
+
+    def _record(self, result: SendResult, member: Member, exc: Exception | None) -> None:
+        """Note one member's outcome in `result` and in its SenderState."""
+        states = self._states
+        if exc is None:
             result.ok.append(member)
-            if member.key in self._states:
-                del self._states[member.key]
+            if member.key in states:
+                del states[member.key]
+        else:
+            result.faulty[member] = exc
+            states[member.key] = min(states.get(member.key, 0) + 1, 2)
 
     def _report_faulty(self, member: Member, exc: Exception) -> None:
         log_event(
@@ -315,23 +321,27 @@ class Sender:
 
     async def _send_one(
         self, member: Member, frame: bytes, want_ack: bool, deadline: float
-    ) -> None:
+    ) -> Exception | None:
+        """Send to one member (with its resend) by `deadline`; returns the failure, if any."""
         pool = self._pool_for(member)
         sem = pool.sem
-        with trio.CancelScope(deadline=deadline):
-            if not want_ack:
-                await sem.acquire()  # a checkpoint: lets the async queue gather a batch
-            else:
+        try:
+            with trio.CancelScope(deadline=deadline):
+                if not want_ack:
+                    await sem.acquire()  # a checkpoint: lets the async queue gather a batch
+                else:
+                    try:
+                        sem.acquire_nowait()  # no extra checkpoint: the send waits for its ACK
+                    except trio.WouldBlock:
+                        await sem.acquire()
                 try:
-                    sem.acquire_nowait()  # no extra checkpoint: the send waits for its ACK
-                except trio.WouldBlock:
-                    await sem.acquire()
-            try:
-                await self._attempts(pool, frame, want_ack)
-            finally:
-                sem.release()
-            return
-        raise TimeoutError(f"operation timed out ({self.timeout} s)")
+                    await self._attempts(pool, frame, want_ack)
+                finally:
+                    sem.release()
+                return None
+            return TimeoutError(f"operation timed out ({self.timeout} s)")
+        except Exception as e:
+            return e
 
     async def _attempts(self, pool: _Pool, frame: bytes, want_ack: bool) -> None:
         """Send once, and resend once more on failure: on a new connection after a connection
@@ -339,12 +349,13 @@ class Sender:
         attempt = 0
         fresh = False
         while True:
-            conn = None if fresh else pool.pick(want_ack, trio.current_time())
+            now = trio.current_time()  # also the connection's last use: at worst probed early
+            conn = None if fresh else pool.pick(want_ack, now)
             if conn is None:
                 conn = await self._connect(pool)
             conn.users += 1
             try:
-                await _exchange(conn, frame, want_ack)
+                await _exchange(conn, frame, want_ack, now)
                 return
             except RemoteProcessError:
                 # The connection is consistent: resend on a pooled one (Tomcat reconnects).
@@ -365,7 +376,7 @@ class Sender:
                     error=describe(e),
                 )
             finally:
-                pool.done(conn, trio.current_time())
+                pool.done(conn, now)
             attempt += 1
 
     async def _connect(self, pool: _Pool) -> _PooledConn:
@@ -430,8 +441,8 @@ class Sender:
         )
 
 
-async def _exchange(conn: _PooledConn, frame: bytes, want_ack: bool) -> None:
-    """Write `frame` on `conn` and, with USE_ACK, wait for its ACK.
+async def _exchange(conn: _PooledConn, frame: bytes, want_ack: bool, now: float) -> None:
+    """Write `frame` on `conn` (at `now`) and, with USE_ACK, wait for its ACK.
 
     The oldest waiting send reads the ACKs for all (one recv() may answer several) and hands
     the reading over when its own ACK has come.  A send that gives up (cancelled) leaves its
@@ -440,7 +451,7 @@ async def _exchange(conn: _PooledConn, frame: bytes, want_ack: bool) -> None:
     if not want_ack:
         await _write_frame(conn, frame)
         return
-    waiter = _Waiter(trio.current_time())
+    waiter = _Waiter(now)
     conn.waiters.append(waiter)
     reader = False
     try:
