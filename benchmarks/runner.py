@@ -467,7 +467,7 @@ def _figure(report: Mapping[str, Any], panels: list[tuple[str, list[Any], bool]]
         fontsize=9,
     )
     fig.tight_layout(rect=(0, 0, 1, 0.97))
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -537,7 +537,7 @@ def plot(report: Mapping[str, Any], path: Path) -> list[Path]:
         )
         fig.tight_layout()
         out = path.with_name(path.stem + "-ratio" + path.suffix)
-        fig.savefig(out, dpi=110)
+        fig.savefig(out, dpi=110, bbox_inches="tight")
         plt.close(fig)
         written.append(out)
     return written
