@@ -703,7 +703,7 @@ class SessionManager:
         message.payload = yield from self._page_steps(sessions, layout)
 
     def _encode_page(self, sessions: Sequence[Session], layout: int) -> bytes:
-        """`_page_steps` at once."""
+        """`_page_steps` at once (what a page's `Send.fill` produces; the tests compare)."""
         steps = self._page_steps(sessions, layout)
         while True:
             try:
@@ -1253,9 +1253,8 @@ class SessionManager:
         if self._sessions.get(sid) is not session:
             return None  # invalidated meanwhile
         msg = None
-        delta = session._delta
-        if delta is not None and delta.actions:  # session.dirty; then session._take_delta()
-            session._delta = None
+        delta = session._take_delta()
+        if delta is not None:
             try:
                 payload = delta.encode()
             except Exception:

@@ -276,9 +276,12 @@ class Session:
         """Drop the pending changes (the next one recorded starts a new DeltaRequest)."""
         self._delta = None
 
-    def _take_delta(self) -> DeltaRequest:
-        """The pending DeltaRequest, leaving none behind (DeltaSession.getDiff)."""
-        delta = self._pending
+    def _take_delta(self) -> DeltaRequest | None:
+        """The pending changes, leaving none behind (DeltaSession.getDiff); None if there are
+        none (`dirty` is False)."""
+        delta = self._delta
+        if delta is None or not delta.actions:
+            return None
         self._delta = None
         return delta
 
