@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.javagen import Vector
-from tests.test_jserial_props import texts, values
+from tests.test_jserial_props import TYPE_CODES, texts, values
 from tribes.errors import LimitExceeded, ProtocolError
 from tribes.jserial import (
     DEFAULT_LIMITS,
@@ -361,26 +361,7 @@ def test_delta_streams_with_odd_records(req: DeltaRequest, data: st.DataObject) 
         assert direct is not None, wire
 
 
-MUTATION_CODES = [
-    0x00,
-    0x01,
-    0x70,
-    0x71,
-    0x72,
-    0x73,
-    0x74,
-    0x75,
-    0x77,
-    0x78,
-    0x79,
-    0x7A,
-    0x7B,
-    0x7C,
-    0x7D,
-    0x7E,
-    0x7F,
-    0xFF,
-]
+MUTATION_CODES = sorted([*TYPE_CODES, 0x01])
 
 
 def mutate(data: st.DataObject, seed: bytes) -> bytes:
