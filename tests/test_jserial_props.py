@@ -183,7 +183,7 @@ def test_every_truncation(seed: int) -> None:
 
 
 #: Byte values a mutation writes: the stream's type codes (TC_*), 0x00 and 0xFF.
-TYPE_CODES = [0x00, *range(0x70, 0x76), *range(0x77, 0x80), 0xFF]  # not 0x76 (unused)
+TYPE_CODES = [0x00, *range(0x70, 0x76), *range(0x77, 0x80), 0xFF]  # TC_* but TC_CLASS (0x76)
 
 
 @settings(max_examples=400, deadline=None)
