@@ -298,9 +298,10 @@ async def run_node(cfg: NodeConfig, services: Services | None = None) -> int:
     """Run a node with its session replication until SIGINT/SIGTERM, then stop it gracefully
     (services first, then managers and MSG_STOP).  Every configured context answers state
     transfer, so a starting Tomcat never waits 60 s on us.  `services(cluster, shutdown_trigger,
-    task_status=...)` runs beside the cluster (the app's HTTP server).  A signal before the node
-    is up, or a second signal while stopping, kills it: nothing more is sent.  Exit status: 0
-    after a graceful stop, 1 after a forced one."""
+    task_status=...)` runs beside the cluster (the app's HTTP server).  The first signal asks for
+    the graceful stop (one that arrives while the node is still starting takes effect once it is
+    up: its `node_started` line may already have been read); a second one kills it: nothing
+    more is sent.  Exit status: 0 after a graceful stop, 1 after a forced one."""
     import signal
 
     import trio
@@ -310,7 +311,6 @@ async def run_node(cfg: NodeConfig, services: Services | None = None) -> int:
 
     stop_requested = trio.Event()
     stop_services = trio.Event()
-    running = False
     forced = False
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as outer:
@@ -319,7 +319,7 @@ async def run_node(cfg: NodeConfig, services: Services | None = None) -> int:
                 nonlocal forced
                 async for signum in signals:
                     name = signal.Signals(signum).name
-                    if running and not stop_requested.is_set():
+                    if not stop_requested.is_set():
                         log_event("signal", signal=name, action="stop")
                         stop_requested.set()
                         continue
@@ -332,7 +332,6 @@ async def run_node(cfg: NodeConfig, services: Services | None = None) -> int:
             async with open_cluster(cfg) as cluster, trio.open_nursery() as nursery:
                 if services is not None:
                     await nursery.start(services, cluster, stop_services.wait)
-                running = True
                 await stop_requested.wait()
                 stop_services.set()
             # open_cluster was left normally: managers stopped, MSG_STOP sent
